@@ -1,0 +1,45 @@
+"""The `pulse` command. Each command group lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pulse.cli import admin, db, simulator
+from pulse.errors import PulseError
+from pulse.settings import configure_logging, load_settings
+
+_GROUPS = (db, admin, simulator)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pulse",
+        description="Pulse ETL: Jira and GitHub into PostgreSQL and Qdrant, per tenant.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in _GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int | None] = args.handler
+    try:
+        if getattr(args, "needs_settings", True):
+            args.settings = load_settings()
+            configure_logging(args.settings)
+        return handler(args) or 0
+    except PulseError as exc:
+        print(f"pulse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pulse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Message contracts shared by every stage, and the tenant → partition function.
+
+Producers and consumers import this module only; nothing else defines a message shape.
+Every message is JSON with `schema_version`, `tenant_id`, `integration_id`, `job_run_id`,
+`entity` and a batch of records (ARCHITECTURE §3).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class MessageError(ValueError):
+    """A message that does not follow its contract (a poison message)."""
+
+
+def partition_for(tenant_id: int | str, partitions: int) -> int:
+    """p = crc32(tenant) % P, the same in every producer and consumer."""
+    return zlib.crc32(str(tenant_id).encode()) % partitions
+
+
+def version_micros(version: str) -> int:
+    """A source version (ISO-8601 timestamp, or a decimal revision) as a sortable integer."""
+    if version.isdigit():
+        return int(version)
+    try:
+        moment = datetime.fromisoformat(version.replace("Z", "+00:00"))
+    except ValueError:
+        raise MessageError(f"version {version!r} is neither a timestamp nor a revision") from None
+    if moment.tzinfo is None:
+        raise MessageError(f"version {version!r} has no UTC offset")
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecordRef:
+    """One raw record travelling from extract to transform."""
+
+    raw_id: int
+    entity: str
+    external_id: str
+    version: str
+    payload: dict[str, Any] | None = None  # None: read it from raw_records by raw_id
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    tenant_id: int
+    integration_id: int
+    job_run_id: int | None
+    entity: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), default=str).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> RecordBatch:
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MessageError(f"not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MessageError("a message must be a JSON object")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise MessageError(f"unsupported schema_version {data.get('schema_version')!r}")
+        missing = [k for k in ("tenant_id", "integration_id", "entity", "records") if k not in data]
+        if missing:
+            raise MessageError(f"missing fields: {', '.join(missing)}")
+        if not isinstance(data["records"], list):
+            raise MessageError("records must be a list")
+        return cls(
+            tenant_id=int(data["tenant_id"]),
+            integration_id=int(data["integration_id"]),
+            job_run_id=None if data.get("job_run_id") is None else int(data["job_run_id"]),
+            entity=str(data["entity"]),
+            records=data["records"],
+        )

@@ -1,0 +1,6 @@
+"""Tenant-scoped data access. Every query function takes the tenant explicitly; no code
+outside storage/ writes SQL."""
+
+from storage.repositories import config, facts, integrations, tenants, users
+
+__all__ = ["config", "facts", "integrations", "tenants", "users"]
