@@ -54,10 +54,10 @@ def _truncate_all(engine: Engine) -> None:
 
 
 @pytest.fixture
-def pg_engine(migrated_pg: Engine) -> Iterator[Engine]:
+def pg_engine(migrated_pg: Engine) -> Engine:
     """The run's PostgreSQL database at head, empty at the start of each test."""
     _truncate_all(migrated_pg)
-    yield migrated_pg
+    return migrated_pg
 
 
 @pytest.fixture
