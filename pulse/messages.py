@@ -27,7 +27,7 @@ def partition_for(tenant_id: int | str, partitions: int) -> int:
 
 def version_micros(version: str) -> int:
     """A source version (ISO-8601 timestamp, or a decimal revision) as a sortable integer."""
-    if version.isdigit():
+    if version.isascii() and version.isdigit():
         return int(version)
     try:
         moment = datetime.fromisoformat(version.replace("Z", "+00:00"))
@@ -75,12 +75,26 @@ class RecordBatch:
         missing = [k for k in ("tenant_id", "integration_id", "entity", "records") if k not in data]
         if missing:
             raise MessageError(f"missing fields: {', '.join(missing)}")
-        if not isinstance(data["records"], list):
-            raise MessageError("records must be a list")
+        records = data["records"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise MessageError("records must be a list of objects")
+        if not isinstance(data["entity"], str) or not data["entity"]:
+            raise MessageError(f"entity must be a name, got {data['entity']!r}")
         return cls(
-            tenant_id=int(data["tenant_id"]),
-            integration_id=int(data["integration_id"]),
-            job_run_id=None if data.get("job_run_id") is None else int(data["job_run_id"]),
-            entity=str(data["entity"]),
-            records=data["records"],
+            tenant_id=_identifier(data, "tenant_id"),
+            integration_id=_identifier(data, "integration_id"),
+            job_run_id=None if data.get("job_run_id") is None else _identifier(data, "job_run_id"),
+            entity=data["entity"],
+            records=records,
         )
+
+
+def _identifier(data: dict[str, Any], name: str) -> int:
+    """An id field: an integer (or its decimal string); never a bool, float or null that
+    int() would quietly turn into some other tenant's id."""
+    value = data[name]
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MessageError(f"{name} must be an integer, got {value!r}")
+    return value

@@ -7,6 +7,7 @@ the variable (`load_settings`).
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,7 @@ from pulse.errors import ConfigurationError
 _STATE_DIR = Path(".pulse")
 _SUPPORTED_DB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/]*@")
 
 
 class Settings(BaseSettings):
@@ -124,9 +126,14 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        value = first.get("input")
+        value = _without_password(first.get("input"))
         shown = "" if "SECRET" in variable or "KEY" in variable else f" (got {value!r})"
         raise ConfigurationError(f"invalid {variable}: {first['msg']}{shown}") from None
+
+
+def _without_password(value: object) -> object:
+    """A URL's password (postgresql://user:secret@host) never reaches a message."""
+    return _URL_PASSWORD.sub(r"\1:***@", value) if isinstance(value, str) else value
 
 
 def configure_logging(settings: Settings) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql as pgsql
-from sqlalchemy import Connection, Table, func, tuple_
+from sqlalchemy import Connection, Table, func, null, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import JSON
 
@@ -30,9 +30,9 @@ class UpsertResult:
 
 
 def _dedupe(
-    rows: Iterable[Mapping[str, Any]], key: Sequence[str], guard: Sequence[str]
-) -> list[Mapping[str, Any]]:
-    newest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    rows: list[dict[str, Any]], key: Sequence[str], guard: Sequence[str]
+) -> list[dict[str, Any]]:
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         k = tuple(row[c] for c in key)
         held = newest.get(k)
@@ -41,23 +41,32 @@ def _dedupe(
     return list(newest.values())
 
 
-def _complete(table: Table, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Fill Python-side column defaults, so both paths write the same values (COPY bypasses
-    SQLAlchemy's defaults) and every row has the same columns."""
+def _complete(table: Table, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fill Python-side column defaults into every row that leaves the column out, so both paths
+    write the same values (COPY bypasses SQLAlchemy's defaults) and every row has the same
+    columns."""
+    rows = list(rows)
     if not rows:
         return []
-    given = set().union(*(r.keys() for r in rows))
-    fill: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
     for column in table.c:
-        if column.name in given or column.default is None or column.primary_key:
-            continue
         default = column.default
+        if default is None or column.primary_key:
+            continue
         if getattr(default, "is_scalar", False):
-            fill[column.name] = default.arg  # type: ignore[attr-defined]
+            defaults[column.name] = default.arg  # type: ignore[attr-defined]
         elif getattr(default, "is_callable", False):
-            fill[column.name] = default.arg(None)  # type: ignore[attr-defined]
-    names = sorted(given)
-    return [{**fill, **{c: r.get(c) for c in names}} for r in rows]
+            defaults[column.name] = default.arg(None)  # type: ignore[attr-defined]
+    names = sorted(set(defaults).union(*(r.keys() for r in rows)))
+    return [{c: r[c] if c in r else defaults.get(c) for c in names} for r in rows]
+
+
+def _prepare(
+    table: Table, rows: Iterable[Mapping[str, Any]], key: Sequence[str], guard: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Complete the rows first, so a guard column left to its default still compares."""
+    batch = _complete(table, rows)
+    return _dedupe(batch, key, guard) if guard else batch
 
 
 def _guard_present(table: Table, guard: Sequence[str]) -> tuple[str, ...]:
@@ -75,12 +84,18 @@ def upsert_rows(
 ) -> UpsertResult:
     """Row path: one multi-row INSERT ... ON CONFLICT statement (both dialects)."""
     guard = _guard_present(table, guard)
-    batch = _complete(table, _dedupe(rows, key, guard) if guard else list(rows))
+    batch = _prepare(table, rows, key, guard)
     if not batch:
         return UpsertResult(0, [])
     insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     columns = list(batch[0].keys())
-    stmt = insert_fn(table).values(batch)
+    # None in a JSON column is SQL NULL, as the COPY path writes it (not the JSON 'null').
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    values = [
+        {c: null() if c in json_columns and v is None else v for c, v in row.items()}
+        for row in batch
+    ]
+    stmt = insert_fn(table).values(values)
     excluded = stmt.excluded
     updates: dict[str, Any] = {
         c: excluded[c] for c in columns if c not in key and c not in _NEVER_UPDATED
@@ -95,7 +110,8 @@ def upsert_rows(
         result = conn.execute(stmt.returning(*(table.c[c] for c in returning)))
         returned = [tuple(r) for r in result]
         return UpsertResult(len(returned), returned)
-    result = conn.execute(stmt)
+    # SQLAlchemy reports no rowcount for an INSERT unless asked to keep the cursor's.
+    result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
     return UpsertResult(max(result.rowcount, 0), [])
 
 
@@ -112,7 +128,7 @@ def bulk_upsert(
     if conn.dialect.name != "postgresql":
         return upsert_rows(conn, table, rows, key, guard=guard, returning=returning)
     guard = _guard_present(table, guard)
-    batch = _complete(table, _dedupe(rows, key, guard) if guard else list(rows))
+    batch = _prepare(table, rows, key, guard)
     if not batch:
         return UpsertResult(0, [])
     columns = list(batch[0].keys())

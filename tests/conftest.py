@@ -73,3 +73,33 @@ def any_engine(request: pytest.FixtureRequest) -> Engine:
     """Runs a test on both dialects."""
     fixture = "pg_engine" if request.param == "postgresql" else "sqlite_engine"
     return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+RABBIT_HOST = os.environ.get("PULSE_TEST_RABBIT_HOST", "127.0.0.1:5672")
+
+
+def _rabbitmqctl(*args: str) -> None:
+    import subprocess
+
+    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def rabbit_url() -> Iterator[str]:
+    """A RabbitMQ virtual host created for this run and deleted after it, so queue arguments
+    and leftovers never clash between runs."""
+    import pika
+    from pika.exceptions import AMQPError
+
+    vhost = f"pulse_test_{os.getpid()}_{secrets.token_hex(3)}"
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    url = f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except AMQPError as exc:
+        pytest.fail(f"RabbitMQ is not reachable at {RABBIT_HOST}: {exc!r}", pytrace=False)
+    yield url
+    _rabbitmqctl("delete_vhost", vhost)

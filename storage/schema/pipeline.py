@@ -42,11 +42,15 @@ class RawRecord(IdMixin, IntegrationMixin, Base):
 
     __tablename__ = "raw_records"
     __table_args__ = (
+        # The fetch of one version of one entity. Whether a fetch is stored at all is decided
+        # against the entity's latest stored content hash (storage.raw_store), so an entity that
+        # changes A → B → A stores the revert too (with its newer version).
         UniqueConstraint(
             "tenant_id",
             "integration_id",
             "entity",
             "external_id",
+            "version",
             "content_hash",
             name="uq_raw_records_content",
         ),

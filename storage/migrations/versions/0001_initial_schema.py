@@ -1886,6 +1886,7 @@ def upgrade() -> None:
             "integration_id",
             "entity",
             "external_id",
+            "version",
             "content_hash",
             name="uq_raw_records_content",
         ),
