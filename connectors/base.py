@@ -22,7 +22,10 @@ class RawItem:
 
     entity: str  # e.g. "jira.issue", "github.pull_request"
     external_id: str
-    version: str  # the source's updated timestamp (ISO 8601, UTC) or a monotonic revision
+    # The source's updated timestamp (ISO 8601, UTC) or a monotonic revision; entities the
+    # source does not version carry the page's fetch time, so that content reverting to an
+    # earlier state is still a newer version.
+    version: str
     payload: dict[str, Any]
 
 

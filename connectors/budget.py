@@ -7,10 +7,12 @@ budget (one row per credential fingerprint, updated atomically) for several proc
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +63,13 @@ class InMemoryBudget:
     def state(self) -> BudgetState:
         with self._lock:
             return BudgetState(self._remaining, self._reset_at)
+
+
+def credential_fingerprint(provider: str, base_url: str, secret: str) -> str:
+    """Identifies a credential without revealing it: the key of its shared budget.
+
+    Servers count a token's requests per host (GitHub: one budget per token whatever the
+    organisation), so the host, not the full base URL, is part of the key."""
+    host = urlsplit(base_url).netloc.lower()
+    material = f"{provider}\0{host}\0{secret}".encode()
+    return hashlib.sha256(material).hexdigest()[:40]
