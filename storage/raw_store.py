@@ -1,0 +1,299 @@
+"""The raw store: one transaction per fetched page.
+
+`commit_page` writes the page's new raw rows, its outbox rows and the stream's cursor checkpoint
+together, so a worker killed at any moment either has the whole page (and resumes at the next
+one) or none of it (and fetches it again). A fetch whose content equals the entity's latest
+stored content stores nothing and sends nothing downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
+
+from pulse.messages import partition_for
+from storage.schema import ExtractCheckpoint, OutboxEntry, RawRecord, utcnow
+
+
+def content_hash(payload: Mapping[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedItem:
+    entity: str
+    external_id: str
+    version: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutcome:
+    stored: int  # new raw rows (changed or new entities)
+    unchanged: int  # fetched again with identical content
+
+
+def latest_hashes(
+    session: Session, tenant_id: int, integration_id: int, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The content hash of the newest stored row for each (entity, external_id)."""
+    if not keys:
+        return {}
+    newest = (
+        select(func.max(RawRecord.id))
+        .where(
+            RawRecord.tenant_id == tenant_id,
+            RawRecord.integration_id == integration_id,
+            tuple_(RawRecord.entity, RawRecord.external_id).in_(list(keys)),
+        )
+        .group_by(RawRecord.entity, RawRecord.external_id)
+    )
+    rows = session.execute(
+        select(RawRecord.entity, RawRecord.external_id, RawRecord.content_hash).where(
+            RawRecord.id.in_(newest)
+        )
+    )
+    return {(e, x): h for e, x, h in rows}
+
+
+def commit_page(
+    session: Session,
+    *,
+    tenant_id: int,
+    integration_id: int,
+    job_run_id: int | None,
+    scope: str,
+    entity: str,
+    items: Sequence[FetchedItem],
+    next_cursor: Mapping[str, Any] | None,
+    requests: int,
+    high_watermark: datetime | None,
+    partitions: int,
+    publish: bool = True,
+) -> PageOutcome:
+    """Store one page. The caller's session transaction makes it atomic."""
+    known = latest_hashes(
+        session, tenant_id, integration_id, [(i.entity, i.external_id) for i in items]
+    )
+    fetched_at = utcnow()
+    fresh: list[RawRecord] = []
+    seen: dict[tuple[str, str], str] = {}
+    for item in items:
+        digest = content_hash(item.payload)
+        key = (item.entity, item.external_id)
+        if known.get(key) == digest or seen.get(key) == digest:
+            continue
+        seen[key] = digest
+        fresh.append(
+            RawRecord(
+                tenant_id=tenant_id,
+                integration_id=integration_id,
+                job_run_id=job_run_id,
+                entity=item.entity,
+                external_id=item.external_id,
+                version=item.version,
+                content_hash=digest,
+                payload=item.payload,
+                fetched_at=fetched_at,
+            )
+        )
+    session.add_all(fresh)
+    session.flush()
+    if publish and fresh:
+        partition = partition_for(tenant_id, partitions)
+        session.add_all(
+            OutboxEntry(
+                tenant_id=tenant_id,
+                integration_id=integration_id,
+                job_run_id=job_run_id,
+                raw_id=row.id,
+                entity=row.entity,
+                partition=partition,
+                created_at=fetched_at,
+            )
+            for row in fresh
+        )
+    _save_cursor(
+        session,
+        tenant_id=tenant_id,
+        integration_id=integration_id,
+        job_run_id=job_run_id,
+        scope=scope,
+        entity=entity,
+        cursor=next_cursor,
+        requests=requests,
+        high_watermark=high_watermark,
+    )
+    session.flush()
+    return PageOutcome(stored=len(fresh), unchanged=len(items) - len(fresh))
+
+
+def load_checkpoint(
+    session: Session, integration_id: int, scope: str, entity: str
+) -> ExtractCheckpoint | None:
+    return session.scalar(
+        select(ExtractCheckpoint).where(
+            ExtractCheckpoint.integration_id == integration_id,
+            ExtractCheckpoint.scope == scope,
+            ExtractCheckpoint.entity == entity,
+        )
+    )
+
+
+def _save_cursor(
+    session: Session,
+    *,
+    tenant_id: int,
+    integration_id: int,
+    job_run_id: int | None,
+    scope: str,
+    entity: str,
+    cursor: Mapping[str, Any] | None,
+    requests: int,
+    high_watermark: datetime | None,
+) -> None:
+    checkpoint = load_checkpoint(session, integration_id, scope, entity)
+    if checkpoint is None:
+        checkpoint = ExtractCheckpoint(
+            tenant_id=tenant_id,
+            integration_id=integration_id,
+            scope=scope,
+            entity=entity,
+            pages=0,
+            requests=0,
+        )
+        session.add(checkpoint)
+    if checkpoint.job_run_id != job_run_id:
+        checkpoint.pages, checkpoint.requests, checkpoint.run_high_watermark = 0, 0, None
+    checkpoint.job_run_id = job_run_id
+    checkpoint.cursor = dict(cursor) if cursor is not None else None
+    checkpoint.finished = cursor is None
+    checkpoint.pages = (checkpoint.pages or 0) + 1
+    checkpoint.requests = (checkpoint.requests or 0) + requests
+    if high_watermark is not None and (
+        checkpoint.run_high_watermark is None or high_watermark > checkpoint.run_high_watermark
+    ):
+        checkpoint.run_high_watermark = high_watermark
+
+
+def advance_watermarks(
+    session: Session, integration_id: int, job_run_id: int, to: datetime
+) -> None:
+    """At the end of a successful run: every stream of the run is complete up to `to`."""
+    session.execute(
+        update(ExtractCheckpoint)
+        .where(
+            ExtractCheckpoint.integration_id == integration_id,
+            ExtractCheckpoint.job_run_id == job_run_id,
+            ExtractCheckpoint.finished.is_(True),
+        )
+        .values(watermark=to)
+    )
+
+
+def pending_outbox(session: Session, limit: int) -> list[tuple[OutboxEntry, RawRecord]]:
+    """The oldest unpublished outbox rows with their raw records, locked for this relay."""
+    query = (
+        select(OutboxEntry, RawRecord)
+        .join(RawRecord, RawRecord.id == OutboxEntry.raw_id)
+        .where(OutboxEntry.published_at.is_(None))
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=OutboxEntry)
+    return [(o, r) for o, r in session.execute(query).tuples()]
+
+
+def mark_published(session: Session, outbox_ids: Sequence[int]) -> None:
+    if outbox_ids:
+        session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(list(outbox_ids)))
+            .values(published_at=utcnow())
+        )
+
+
+def requeue_stale(
+    session: Session, *, older_than: datetime, partitions: int, limit: int = 10_000
+) -> int:
+    """The sweeper: the latest raw row of an entity, published before `older_than` but still
+    not processed, gets a new outbox row. That also covers a stream whose retention expired
+    during an outage. Transform and load are idempotent, so a record that was merely slow is
+    harmlessly processed twice. Rows superseded by a newer fetch are left alone."""
+    newer = aliased(RawRecord)
+    pending = aliased(OutboxEntry)
+    last_sent = (
+        select(func.max(OutboxEntry.published_at))
+        .where(OutboxEntry.raw_id == RawRecord.id)
+        .scalar_subquery()
+    )
+    stale = session.execute(
+        select(
+            RawRecord.id,
+            RawRecord.tenant_id,
+            RawRecord.integration_id,
+            RawRecord.job_run_id,
+            RawRecord.entity,
+        )
+        .where(
+            RawRecord.processed_at.is_(None),
+            last_sent < older_than,
+            ~select(pending.id)
+            .where(pending.raw_id == RawRecord.id, pending.published_at.is_(None))
+            .exists(),
+            ~select(newer.id)
+            .where(
+                newer.tenant_id == RawRecord.tenant_id,
+                newer.integration_id == RawRecord.integration_id,
+                newer.entity == RawRecord.entity,
+                newer.external_id == RawRecord.external_id,
+                newer.id > RawRecord.id,
+            )
+            .exists(),
+        )
+        .order_by(RawRecord.id)
+        .limit(limit)
+    ).all()
+    now = utcnow()
+    session.add_all(
+        OutboxEntry(
+            tenant_id=tenant_id,
+            integration_id=integration_id,
+            job_run_id=job_run_id,
+            raw_id=raw_id,
+            entity=entity,
+            partition=partition_for(tenant_id, partitions),
+            created_at=now,
+        )
+        for raw_id, tenant_id, integration_id, job_run_id, entity in stale
+    )
+    session.flush()
+    return len(stale)
+
+
+def mark_processed(session: Session, raw_ids: Sequence[int]) -> None:
+    """Called by the load stage in the transaction that commits the derived facts (and for
+    records that ended in dead_letters), so the sweeper leaves them alone."""
+    if raw_ids:
+        session.execute(
+            update(RawRecord)
+            .where(RawRecord.id.in_(list(raw_ids)), RawRecord.processed_at.is_(None))
+            .values(processed_at=utcnow())
+        )
+
+
+def checkpoints_of(session: Session, integration_id: int) -> list[ExtractCheckpoint]:
+    return list(
+        session.scalars(
+            select(ExtractCheckpoint).where(ExtractCheckpoint.integration_id == integration_id)
+        )
+    )
