@@ -210,7 +210,7 @@ def pending_outbox(session: Session, limit: int) -> list[tuple[OutboxEntry, RawR
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=OutboxEntry)
-    return [(o, r) for o, r in session.execute(query).tuples()]
+    return [(o, r) for o, r in session.execute(query)]
 
 
 def mark_published(session: Session, outbox_ids: Sequence[int]) -> None:
@@ -297,3 +297,33 @@ def checkpoints_of(session: Session, integration_id: int) -> list[ExtractCheckpo
             select(ExtractCheckpoint).where(ExtractCheckpoint.integration_id == integration_id)
         )
     )
+
+
+def load_site_facts(session: Session, integration_id: int, kind: str) -> dict[str, Any] | None:
+    """Connector facts kept between runs (a Jira site's time zone and field ids)."""
+    checkpoint = load_checkpoint(session, integration_id, "site", kind)
+    return dict(checkpoint.cursor) if checkpoint is not None and checkpoint.cursor else None
+
+
+def save_site_facts(
+    session: Session, tenant_id: int, integration_id: int, kind: str, facts: Mapping[str, Any]
+) -> None:
+    checkpoint = load_checkpoint(session, integration_id, "site", kind)
+    if checkpoint is None:
+        checkpoint = ExtractCheckpoint(
+            tenant_id=tenant_id, integration_id=integration_id, scope="site", entity=kind
+        )
+        session.add(checkpoint)
+    checkpoint.cursor = dict(facts)
+    checkpoint.finished = True
+    checkpoint.watermark = utcnow()
+
+
+def run_payloads(session: Session, job_run_id: int, entity: str) -> list[dict[str, Any]]:
+    """Payloads a run stored for one entity (e.g. to resume a step that depends on them)."""
+    rows = session.scalars(
+        select(RawRecord.payload).where(
+            RawRecord.job_run_id == job_run_id, RawRecord.entity == entity
+        )
+    )
+    return [dict(p) for p in rows]

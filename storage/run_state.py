@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from storage.schema import Integration, Job, JobRun, RawRecord, utcnow
+from storage.schema import DeadLetter, Integration, Job, JobRun, RawRecord, utcnow
 
 TERMINAL_RUN_STATES = ("succeeded", "failed", "cancelled")
 
@@ -126,3 +126,54 @@ def note_total(session: Session, run_id: int, entity: str, total: int) -> None:
     the progress bar and the ETA use."""
     if entity == "jira.issue":  # GitHub reports per-repository totals, not the run's
         session.execute(update(JobRun).where(JobRun.id == run_id).values(total_expected=total))
+
+
+def note_error(session: Session, run_id: int, error: str) -> None:
+    session.execute(update(JobRun).where(JobRun.id == run_id).values(error=error))
+
+
+def record_dead_letter(
+    session: Session,
+    *,
+    stage: str,
+    message: str,
+    error: str,
+    tenant_id: int | None = None,
+    integration_id: int | None = None,
+    job_run_id: int | None = None,
+    source_queue: str | None = None,
+    entity: str | None = None,
+    external_id: str | None = None,
+    attempts: int = 1,
+) -> DeadLetter:
+    row = DeadLetter(
+        tenant_id=tenant_id,
+        integration_id=integration_id,
+        job_run_id=job_run_id,
+        stage=stage,
+        source_queue=source_queue,
+        entity=entity,
+        external_id=external_id,
+        message=message,
+        error=error,
+        attempts=attempts,
+        status="open",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def succeed_run(session: Session, run_id: int) -> None:
+    """Every stage has processed what the previous one produced: the run is over and the job
+    waits for its next scheduled time."""
+    run = session.get(JobRun, run_id)
+    if run is None or run.state in TERMINAL_RUN_STATES:
+        return
+    now = utcnow()
+    run.state, run.stage, run.finished_at = "succeeded", None, now
+    job = session.get(Job, run.job_id)
+    if job is not None and job.state == "running":
+        job.state = "ready"
+        job.next_run_at = now + timedelta(seconds=job.schedule_interval_seconds)
+        job.consecutive_failures = 0

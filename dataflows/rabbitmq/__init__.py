@@ -1,0 +1,20 @@
+"""The one module that talks AMQP: topology, confirmed publishing, stream consumption."""
+
+from dataflows.rabbitmq.publisher import ConfirmedPublisher, connect
+from dataflows.rabbitmq.topology import (
+    DEAD_LETTER_EXCHANGE,
+    EXTRACT_QUEUE,
+    PROGRESS_EXCHANGE,
+    VECTORIZE_QUEUE,
+    Topology,
+)
+
+__all__ = [
+    "DEAD_LETTER_EXCHANGE",
+    "EXTRACT_QUEUE",
+    "PROGRESS_EXCHANGE",
+    "VECTORIZE_QUEUE",
+    "ConfirmedPublisher",
+    "Topology",
+    "connect",
+]
