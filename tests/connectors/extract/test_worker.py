@@ -190,3 +190,25 @@ def test_request_bodies_round_trip() -> None:
     request = ExtractRequest(1, 2, 3)
     assert ExtractRequest.from_json(request.to_json()) == request
     assert json.loads(request.to_json())["schema_version"] == 1
+
+
+def test_two_workers_never_run_one_job_run_twice(
+    pg_engine: Engine, declared: str, sim: SimulatorServer
+) -> None:
+    factory = session_factory(pg_engine)
+    tenant = make_tenant(factory, sim, "acme", jira_settings={"page_size": 10})
+    run_id = start_run(factory, tenant.id, tenant.jira_id)
+    request = ExtractRequest(tenant.id, tenant.jira_id, run_id)
+    _request(declared, request)
+    _request(declared, request)  # a double click, or two schedulers
+    sim.reset_stats()
+    first, second = _worker(pg_engine, declared), _worker(pg_engine, declared)
+    threads = [_serve(first, 1), _serve(second, 1)]
+    for thread in threads:
+        thread.join(90)
+    assert first.handled + second.handled == 2
+    assert _queue_depth(declared, EXTRACT_QUEUE) == 0
+    assert run_row(pg_engine, run_id).stage == "transform"
+    issues = len(sim.truth("jira", "acme")["issues"])
+    # Had both run it, every search page would have been fetched twice.
+    assert sim.stats()["by_endpoint"]["jira.search_jql"] <= -(-issues // 10) + 1
