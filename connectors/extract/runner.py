@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Cursor, ExtractWindow, Stream
 from pulse.errors import FatalError, RateLimitedError, RetriableError, SkippableError
-from storage import raw_store, run_state
+from storage import deletions, raw_store, run_state
 from storage.db import transaction
 from storage.schema import Integration, JobRun, utcnow
 
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # (integration, run, window) -> the run's streams in dependency order, as a context that
 # releases their connections when the run is over.
 StreamFactory = Callable[[Integration, JobRun, ExtractWindow], AbstractContextManager[list[Stream]]]
+
+
+# Id-only sweeps for deletion reconciliation: applied to the facts, never stored as raw data.
+SWEEP_ENTITIES = frozenset({"jira.issue_id", "github.pull_request_id"})
 
 
 class Outcome(StrEnum):
@@ -78,6 +82,9 @@ class ExtractRunner:
             with self._streams_for(integration, run, window) as streams:
                 totals = RunResult(Outcome.EXTRACTED)
                 for stream in streams:
+                    if stream.key.entity in SWEEP_ENTITIES:
+                        self._sweep(run, stream)
+                        continue
                     try:
                         totals = self._drain(run, stream, totals)
                     except SkippableError as exc:
@@ -106,6 +113,33 @@ class ExtractRunner:
             raw_store.advance_watermarks(session, integration.id, run_id, started)
             run_state.finish_extract(session, run_id, started)
         return totals
+
+    def _sweep(self, run: JobRun, stream: Stream) -> None:
+        """An id-only sweep, held in memory (ids are small; 5,000 per request) and applied only
+        once complete: a partial sweep would make everything not reached yet look deleted. An
+        interrupted sweep is simply redone by the next reconcile run."""
+        present: set[str] = set()
+        cursor: Cursor | None = None
+        while True:
+            page = stream.fetch_page(cursor)
+            present.update(item.external_id for item in page.items)
+            with transaction(self._factory) as session:
+                run_state.add_extracted(session, run.id, 0, page.requests)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        with transaction(self._factory) as session:
+            if stream.key.entity == "jira.issue_id":
+                gone = deletions.mark_missing_work_items(
+                    session, run.tenant_id, run.integration_id, present
+                )
+            else:
+                repository = stream.key.scope.removeprefix("repo:")
+                gone = deletions.mark_missing_pull_requests(
+                    session, run.tenant_id, run.integration_id, repository, present
+                )
+        if gone:
+            log.info("run %s: %s items of %s deleted at the source", run.id, len(gone), stream.key)
 
     def _record_skip(self, run: JobRun, stream: Stream, exc: SkippableError) -> None:
         log.warning("run %s: stream %s skipped: %s", run.id, stream.key, exc)
