@@ -18,6 +18,7 @@ from pulse.settings import Settings
 from storage import raw_store
 from storage.crypto import cipher_for
 from storage.db import make_engine, session_factory, transaction
+from storage.heartbeats import Heartbeat
 from storage.schema import utcnow
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def run_extract_process(settings: Settings, *, name: str = "extract") -> None:
         topology=topology,
         max_retries=settings.etl_max_retries,
         name=name,
+        heartbeat=Heartbeat(factory, name, "extract"),
     )
     stop = threading.Event()
     threads = [

@@ -34,6 +34,7 @@ from pulse.errors import PulseError, RetriableError
 from pulse.messages import MessageError
 from storage import run_state
 from storage.db import transaction
+from storage.heartbeats import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ExtractWorker:
         topology: Topology,
         max_retries: int,
         name: str = "extract",
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._engine = engine
         self._factory = factory
@@ -110,6 +112,7 @@ class ExtractWorker:
         self._max_retries = max(max_retries, 1)
         self._name = name
         self._stop = threading.Event()
+        self._heartbeat = heartbeat
         self.handled = 0
 
     def stop(self) -> None:
@@ -124,6 +127,7 @@ class ExtractWorker:
             for method, properties, body in channel.consume(EXTRACT_QUEUE, inactivity_timeout=0.5):
                 if self._stop.is_set():
                     break
+                self._beat(busy=False)
                 if method is None:
                     continue
                 self._handle(connection, channel, method, properties, body)
@@ -161,6 +165,7 @@ class ExtractWorker:
         thread.start()
         while thread.is_alive():
             connection.process_data_events(time_limit=0.5)  # keeps the connection serviced
+            self._beat(busy=True, job_run_id=request.job_run_id)
         error = outcome.get("error")
         if error is None:
             channel.basic_ack(tag)
@@ -172,6 +177,13 @@ class ExtractWorker:
             channel.basic_nack(tag, requeue=True)
             return
         self._dead_letter(channel, tag, body, str(error), attempt, request=request)
+
+    def _beat(self, **detail: Any) -> None:
+        if self._heartbeat is not None:
+            try:
+                self._heartbeat.beat(**detail)
+            except Exception:  # liveness reporting must never stop the work
+                log.warning("heartbeat failed", exc_info=True)
 
     def _run_guarded(self, request: ExtractRequest, outcome: dict[str, Any]) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 from typing import Any
 
@@ -16,7 +15,10 @@ def register(commands: Any) -> None:
         "and relay committed raw records to the etl.raw streams. Run several side by side.",
     )
     extract.add_argument(
-        "--name", default=f"extract-{socket.gethostname()}-{os.getpid()}", help="process name"
+        "--name",
+        default=f"extract-{socket.gethostname()}",
+        help="process name, unique per worker (default: extract-HOSTNAME; "
+        "`pulse health --local extract` checks that one)",
     )
     extract.set_defaults(handler=_extract)
 
