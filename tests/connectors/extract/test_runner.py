@@ -103,3 +103,18 @@ def raw_ids_for_run(engine: Engine, run_id: int) -> set[str]:
         return set(
             session.scalars(select(RawRecord.external_id).where(RawRecord.job_run_id == run_id))
         )
+
+
+def test_jira_server_deployment_extracts_the_same_items(
+    pg_engine: Engine, sim: SimulatorServer
+) -> None:
+    factory = session_factory(pg_engine)
+    tenant = make_tenant(factory, sim, "acme", jira_settings={"deployment": "server"})
+    sim.reset_stats()
+    extract(pg_engine, tenant.id, tenant.jira_id)
+    assert raw_ids(pg_engine, tenant.jira_id, "jira.issue") == {
+        i["id"] for i in sim.truth("jira", "acme")["issues"]
+    }
+    used = sim.stats()["by_endpoint"]
+    assert used.get("jira.search_v2", 0) > 0
+    assert "jira.search_jql" not in used
