@@ -6,35 +6,33 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from storage.schema import PullRequest, WorkItem, utcnow
+
+
+def _mark_missing(
+    session: Session,
+    model: type[WorkItem] | type[PullRequest],
+    scope: list[ColumnElement[bool]],
+    present_ids: Collection[str],
+) -> list[str]:
+    stored = session.scalars(select(model.external_id).where(*scope, model.deleted_at.is_(None)))
+    missing = sorted(set(stored) - set(present_ids))
+    if missing:
+        session.execute(
+            update(model).where(*scope, model.external_id.in_(missing)).values(deleted_at=utcnow())
+        )
+    return missing
 
 
 def mark_missing_work_items(
     session: Session, tenant_id: int, integration_id: int, present_ids: Collection[str]
 ) -> list[str]:
     """Work items of the integration whose id the sweep did not list; returns their ids."""
-    stored = session.scalars(
-        select(WorkItem.external_id).where(
-            WorkItem.tenant_id == tenant_id,
-            WorkItem.integration_id == integration_id,
-            WorkItem.deleted_at.is_(None),
-        )
-    )
-    missing = sorted(set(stored) - set(present_ids))
-    if missing:
-        session.execute(
-            update(WorkItem)
-            .where(
-                WorkItem.tenant_id == tenant_id,
-                WorkItem.integration_id == integration_id,
-                WorkItem.external_id.in_(missing),
-            )
-            .values(deleted_at=utcnow())
-        )
-    return missing
+    scope = [WorkItem.tenant_id == tenant_id, WorkItem.integration_id == integration_id]
+    return _mark_missing(session, WorkItem, scope, present_ids)
 
 
 def mark_missing_pull_requests(
@@ -45,23 +43,9 @@ def mark_missing_pull_requests(
     present_ids: Collection[str],
 ) -> list[str]:
     """Pull requests of one repository whose node id the repository's sweep did not list."""
-    stored = session.scalars(
-        select(PullRequest.external_id).where(
-            PullRequest.tenant_id == tenant_id,
-            PullRequest.integration_id == integration_id,
-            PullRequest.repository_full_name == repository_full_name,
-            PullRequest.deleted_at.is_(None),
-        )
-    )
-    missing = sorted(set(stored) - set(present_ids))
-    if missing:
-        session.execute(
-            update(PullRequest)
-            .where(
-                PullRequest.tenant_id == tenant_id,
-                PullRequest.integration_id == integration_id,
-                PullRequest.external_id.in_(missing),
-            )
-            .values(deleted_at=utcnow())
-        )
-    return missing
+    scope = [
+        PullRequest.tenant_id == tenant_id,
+        PullRequest.integration_id == integration_id,
+        PullRequest.repository_full_name == repository_full_name,
+    ]
+    return _mark_missing(session, PullRequest, scope, present_ids)

@@ -58,6 +58,17 @@ def _validated(integration: Integration, model: type[M], data: dict[str, object]
         ) from None
 
 
+def _credentials(
+    integration: Integration, model: type[M], secrets: dict[str, Any], needs: str
+) -> M:
+    try:
+        return model(**secrets)
+    except ValidationError:  # the message must not echo secrets, so pydantic's is not shown
+        raise ConfigurationError(
+            f"integration {integration.name!r} needs {needs}", integration_id=integration.id
+        ) from None
+
+
 class StreamFactory:
     def __init__(
         self,
@@ -105,13 +116,9 @@ class StreamFactory:
         clients: list[HttpClient],
     ) -> list[Stream]:
         settings = jira_settings(integration)
-        try:
-            credentials = jira.JiraCredentials(**secrets)
-        except ValidationError:
-            raise ConfigurationError(
-                f"integration {integration.name!r} needs an email and an API token",
-                integration_id=integration.id,
-            ) from None
+        credentials = _credentials(
+            integration, jira.JiraCredentials, secrets, "an email and an API token"
+        )
         budget = self._budget_for(
             credential_fingerprint("jira", settings.url, credentials.api_token.get_secret_value())
         )
@@ -187,12 +194,7 @@ class StreamFactory:
         clients: list[HttpClient],
     ) -> list[Stream]:
         settings = github_settings(integration)
-        try:
-            credentials = github.GitHubCredentials(**secrets)
-        except ValidationError:
-            raise ConfigurationError(
-                f"integration {integration.name!r} needs a token", integration_id=integration.id
-            ) from None
+        credentials = _credentials(integration, github.GitHubCredentials, secrets, "a token")
         budget = self._budget_for(
             credential_fingerprint("github", settings.api_url, credentials.token.get_secret_value())
         )
