@@ -22,6 +22,19 @@ from pulse.messages import partition_for
 from storage.schema import ExtractCheckpoint, OutboxEntry, RawRecord, utcnow
 
 
+def without_nul(value: Any) -> Any:
+    """The payload minus NUL characters. PostgreSQL text and JSONB cannot hold U+0000 (real Jira
+    data carries it, e.g. at the end of a summary); it is the one change the raw store makes to
+    what the source sent, so a page never fails on every retry for it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def content_hash(payload: Mapping[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -87,7 +100,8 @@ def commit_page(
     fresh: list[RawRecord] = []
     seen: dict[tuple[str, str], str] = {}
     for item in items:
-        digest = content_hash(item.payload)
+        payload = without_nul(item.payload)
+        digest = content_hash(payload)
         key = (item.entity, item.external_id)
         if known.get(key) == digest or seen.get(key) == digest:
             continue
@@ -101,7 +115,7 @@ def commit_page(
                 external_id=item.external_id,
                 version=item.version,
                 content_hash=digest,
-                payload=item.payload,
+                payload=payload,
                 fetched_at=fetched_at,
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.schema.base import (
@@ -78,7 +78,7 @@ class Repository(IdMixin, IntegrationMixin, VersionedMixin, TimestampMixin, Base
     __table_args__ = (_natural_key("repositories"),)
 
     external_id: Mapped[str] = mapped_column(String(100))  # GraphQL node id
-    database_id: Mapped[int | None] = mapped_column(Integer)
+    database_id: Mapped[int | None] = mapped_column(BigInteger)  # GitHub ids pass 2**31
     name: Mapped[str] = mapped_column(String(300))
     full_name: Mapped[str] = mapped_column(String(400), index=True)
     owner: Mapped[str] = mapped_column(String(200))

@@ -119,3 +119,16 @@ def test_sweeper_requeues_only_the_latest_unprocessed_rows(any_engine: Engine) -
             .order_by(RawRecord.external_id)
         ).all()
     assert [tuple(p) for p in pending] == [("1", "v2"), ("2", "v1")]
+
+
+def test_nul_characters_are_removed_so_postgresql_can_store_the_page(any_engine: Engine) -> None:
+    tenant_id, integration_id = _setup(any_engine)
+    _page(
+        any_engine,
+        tenant_id,
+        integration_id,
+        [("1", "v1", {"summary": "Done\x00", "l": ["a\x00b"]})],
+    )
+    with session_factory(any_engine)() as session:
+        payload = session.scalar(select(RawRecord.payload))
+    assert payload == {"summary": "Done", "l": ["ab"]}
