@@ -1,6 +1,8 @@
 """The one module that talks AMQP: topology, confirmed publishing, stream consumption."""
 
 from dataflows.rabbitmq.publisher import ConfirmedPublisher, connect
+from dataflows.rabbitmq.stream_sink import PipelinedPublisher, StreamSink
+from dataflows.rabbitmq.stream_source import StreamMessage, StreamSource, shard_partitions
 from dataflows.rabbitmq.topology import (
     DEAD_LETTER_EXCHANGE,
     EXTRACT_QUEUE,
@@ -15,6 +17,11 @@ __all__ = [
     "PROGRESS_EXCHANGE",
     "VECTORIZE_QUEUE",
     "ConfirmedPublisher",
+    "PipelinedPublisher",
+    "StreamMessage",
+    "StreamSink",
+    "StreamSource",
     "Topology",
     "connect",
+    "shard_partitions",
 ]

@@ -1,0 +1,130 @@
+"""StreamSource partitions driven directly (build_part / next_batch / snapshot) against real
+stream queues: everything is read once, a snapshot resumes exactly after what was emitted."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+
+from dataflows.rabbitmq import ConfirmedPublisher, StreamSource, Topology, shard_partitions
+from dataflows.rabbitmq.stream_source import StreamPartition
+from pulse.errors import ConfigurationError
+from tests.dataflows.rabbitmq.streams import new_stage
+
+N = 2000
+
+
+def test_shards_own_every_partition_once() -> None:
+    owned = [shard_partitions(16, shard, 3) for shard in range(3)]
+    assert owned[0] == [0, 3, 6, 9, 12, 15]
+    assert owned[2] == [2, 5, 8, 11, 14]
+    assert sorted(p for shard in owned for p in shard) == list(range(16))
+    with pytest.raises(ConfigurationError):
+        shard_partitions(16, 3, 3)
+
+
+def test_for_shard_lists_the_shards_streams() -> None:
+    source = StreamSource.for_shard("amqp://unused", "raw", 8, shard=1, shards=4)
+    assert source.list_parts() == ["etl.raw.1", "etl.raw.5"]
+
+
+def _body(i: int) -> bytes:
+    # Every 100th body is not JSON: the source must pass it on untouched.
+    return b"\xff\x00 poison %d" % i if i % 100 == 7 else b'{"n": %d}' % i
+
+
+def _read(part: StreamPartition, at_least: int, timeout: float = 15.0) -> list[int]:
+    got: list[int] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < at_least and time.monotonic() < deadline:
+        batch = list(part.next_batch())
+        for message in batch:
+            assert message.partition == 0
+            assert message.body == _body(message.offset)
+        got.extend(m.offset for m in batch)
+        time.sleep(0.002)
+    return got
+
+
+def _poll(part: StreamPartition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert list(part.next_batch()) == []
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def filled(rabbit_url: str) -> tuple[str, str]:
+    """A stream holding N messages whose offset i carries body _body(i)."""
+    stage = new_stage(rabbit_url, 1)
+    with ConfirmedPublisher(rabbit_url, name="test-fill") as publisher:
+        for i in range(N):
+            publisher.publish(Topology.exchange(stage), "0", _body(i))
+    return rabbit_url, Topology.stream(stage, 0)
+
+
+@pytest.mark.integration
+def test_reads_everything_then_resumes_exactly_the_rest(filled: tuple[str, str]) -> None:
+    url, queue = filled
+    # A prefetch far below N proves credit keeps flowing; max_batch leaves messages buffered
+    # but not emitted, which the snapshot must not count.
+    source = StreamSource(url, [queue], prefetch=100, max_batch=300)
+    first = source.build_part("in", queue, None)
+    try:
+        head = _read(first, 1000)
+        snapshot = first.snapshot()
+    finally:
+        first.close()
+    assert head == list(range(len(head)))
+    assert snapshot == len(head)
+    assert 1000 <= len(head) < N
+
+    second = source.build_part("in", queue, snapshot)
+    try:
+        rest = _read(second, N - len(head))
+        time.sleep(0.2)
+        rest += _read(second, 1, timeout=0.3)  # nothing more may come
+        assert second.snapshot() == N
+    finally:
+        second.close()
+    assert rest == list(range(snapshot, N))
+
+
+@pytest.mark.integration
+def test_idle_partition_returns_at_once_and_asks_to_wait(filled: tuple[str, str]) -> None:
+    url, queue = filled
+    part = StreamSource(url, [queue]).build_part("in", queue, N)
+    try:
+        time.sleep(0.2)  # give the broker time to deliver anything it (wrongly) would
+        started = time.monotonic()
+        assert list(part.next_batch()) == []
+        assert time.monotonic() - started < 0.05
+        wake = part.next_awake()
+        assert wake is not None
+        assert part.snapshot() == N
+    finally:
+        part.close()
+
+
+@pytest.mark.integration
+def test_stop_at_idle_ends_a_drained_partition(filled: tuple[str, str]) -> None:
+    url, queue = filled
+    part = StreamSource(url, [queue], stop_at_idle=0.3).build_part("in", queue, N - 5)
+    try:
+        got = _read(part, 5)
+        assert got == list(range(N - 5, N))
+        with pytest.raises(StopIteration):
+            _poll(part, seconds=5)
+    finally:
+        part.close()
+
+
+@pytest.mark.integration
+def test_a_queue_that_is_not_a_stream_fails_loudly(rabbit_url: str) -> None:
+    queue = f"etl.classic{secrets.token_hex(3)}.0"
+    with ConfirmedPublisher(rabbit_url, name="test-classic") as publisher:
+        publisher.channel.queue_declare(queue, durable=True)
+    with pytest.raises(ConfigurationError, match="as a stream"):
+        StreamSource(rabbit_url, [queue]).build_part("in", queue, None)
