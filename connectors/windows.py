@@ -16,17 +16,16 @@ def window_since(window: ExtractWindow, scope: str) -> datetime | None:
 
     When the worker passes per-scope watermarks (`window.options["since_by_scope"]`), a scope's
     own entry wins and a scope missing from it has never finished a run, so it is backfilled
-    (None): a repository that appeared or a changed project list starts from the beginning while
-    the others run incrementally. Without the mapping every scope uses `window.since`.
+    from `window.since` — the job's chosen start date, or None for everything: a repository
+    that appeared or a changed project list starts from the beginning while the others run
+    incrementally. Without the mapping every scope uses `window.since`.
     """
     overrides = window.options.get(SINCE_BY_SCOPE)
-    if isinstance(overrides, Mapping):
-        value = overrides.get(scope)
-        if value is None:
-            return None
-        since = parse_timestamp(value) if isinstance(value, str) else value
-    else:
+    value = overrides.get(scope) if isinstance(overrides, Mapping) else None
+    if value is None:
         since = window.since
+    else:
+        since = parse_timestamp(value) if isinstance(value, str) else value
     if since is not None and since.tzinfo is None:
         raise ValueError("ExtractWindow.since must be an aware datetime")
     return since.astimezone(UTC) if since is not None else None

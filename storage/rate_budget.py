@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.schema import RateBudgetRow
@@ -61,21 +62,30 @@ class SharedRateBudget:
             return
         now = _now()
         with self._factory() as session, session.begin():
+            # Create the row if this is the credential's first observation (two workers may
+            # race here), then lock it: every observer updates one existing row.
+            insert = (
+                postgresql.insert
+                if session.get_bind().dialect.name == "postgresql"
+                else sqlite.insert
+            )
+            session.execute(
+                insert(RateBudgetRow)
+                .values(
+                    credential_fingerprint=self._fingerprint,
+                    remaining=None,
+                    reset_at=None,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["credential_fingerprint"])
+            )
             row = session.scalar(
                 select(RateBudgetRow)
                 .where(RateBudgetRow.credential_fingerprint == self._fingerprint)
                 .with_for_update()
+                .execution_options(populate_existing=True)
             )
-            if row is None:
-                session.add(
-                    RateBudgetRow(
-                        credential_fingerprint=self._fingerprint,
-                        remaining=remaining,
-                        reset_at=reset_at,
-                        updated_at=now,
-                    )
-                )
-                return
+            assert row is not None
             new_window = reset_at is not None and (row.reset_at is None or reset_at > row.reset_at)
             if remaining is not None:
                 # Within one window others may have spent since the server answered: keep the

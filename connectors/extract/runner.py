@@ -20,7 +20,7 @@ from connectors.base import Cursor, ExtractWindow, Stream
 from pulse.errors import FatalError, RateLimitedError, RetriableError, SkippableError
 from storage import deletions, raw_store, run_state
 from storage.db import transaction
-from storage.schema import Integration, JobRun, utcnow
+from storage.schema import Integration, Job, JobRun, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +158,17 @@ class ExtractRunner:
 
     def _window(self, session: Session, run: JobRun, integration: Integration) -> ExtractWindow:
         """Per-scope watermarks: a scope that never finished a run (a new repository, a
-        changed project list) is backfilled while the others run incrementally."""
+        changed project list) is backfilled — from the job's chosen start date, if any — while
+        the others run incrementally from their own watermark. A full run backfills all."""
+        job = session.get(Job, run.job_id)
+        backfill_from = job.backfill_from if job is not None else None
         since_by_scope: dict[str, datetime | None] = {}
-        for checkpoint in raw_store.checkpoints_of(session, integration.id):
-            since_by_scope[checkpoint.scope] = None if run.kind == "full" else checkpoint.watermark
+        if run.kind != "full":
+            for checkpoint in raw_store.checkpoints_of(session, integration.id):
+                since_by_scope[checkpoint.scope] = checkpoint.watermark or backfill_from
         settings = integration.settings or {}
         return ExtractWindow(
-            since=run.since if run.kind != "full" else None,
+            since=backfill_from,  # scopes without a watermark
             overlap_seconds=int(settings.get("overlap_seconds", 300)),
             options={"since_by_scope": since_by_scope},
         )

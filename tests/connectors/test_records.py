@@ -65,7 +65,8 @@ def test_effective_since_takes_the_larger_overlap() -> None:
 
 
 def test_per_scope_watermarks_backfill_new_scopes() -> None:
-    since = datetime(2024, 3, 1, tzinfo=UTC)
+    # With per-scope watermarks, `since` is the backfill floor (the job's chosen start date).
+    since = datetime(2023, 6, 1, tzinfo=UTC)
     scopes = {
         "repo:acme/api": datetime(2024, 2, 1, tzinfo=UTC),
         "repo:acme/unfinished": None,
@@ -74,8 +75,10 @@ def test_per_scope_watermarks_backfill_new_scopes() -> None:
     window = ExtractWindow(since, overlap_seconds=0, options={SINCE_BY_SCOPE: scopes})
     assert window_since(window, "repo:acme/api") == datetime(2024, 2, 1, tzinfo=UTC)
     assert window_since(window, "repo:acme/text") == datetime(2024, 1, 1, tzinfo=UTC)
-    assert window_since(window, "repo:acme/unfinished") is None
-    assert window_since(window, "repo:acme/new") is None  # never checkpointed: backfill
+    assert window_since(window, "repo:acme/unfinished") == since  # backfilled from the floor
+    assert window_since(window, "repo:acme/new") == since  # never checkpointed: backfill
+    no_floor = ExtractWindow(None, options={SINCE_BY_SCOPE: scopes})
+    assert window_since(no_floor, "repo:acme/new") is None  # everything
     assert window_since(ExtractWindow(since), "repo:acme/new") == since
 
 

@@ -118,3 +118,52 @@ def test_jira_server_deployment_extracts_the_same_items(
     used = sim.stats()["by_endpoint"]
     assert used.get("jira.search_v2", 0) > 0
     assert "jira.search_jql" not in used
+
+
+def test_a_project_added_later_is_backfilled_while_the_rest_stays_incremental(
+    pg_engine: Engine, sim: SimulatorServer
+) -> None:
+    from storage.db import transaction
+    from storage.schema import Integration
+
+    factory = session_factory(pg_engine)
+    tenant = make_tenant(factory, sim, "globex")
+    issues = sim.truth("jira", "globex")["issues"]
+    projects = sorted({i["key"].split("-")[0] for i in issues})
+    with transaction(factory) as session:
+        integration = session.get(Integration, tenant.jira_id)
+        assert integration is not None
+        integration.settings = {**integration.settings, "projects": projects[:1]}
+    extract(pg_engine, tenant.id, tenant.jira_id)
+    with transaction(factory) as session:
+        integration = session.get(Integration, tenant.jira_id)
+        assert integration is not None
+        integration.settings = {**integration.settings, "projects": projects}
+    extract(pg_engine, tenant.id, tenant.jira_id)
+    # The simulator's issues were all updated long before either run: only a backfill of the
+    # new project scope can have fetched the second project's.
+    assert raw_ids(pg_engine, tenant.jira_id, "jira.issue") == {i["id"] for i in issues}
+
+
+def test_a_chosen_start_date_bounds_the_first_backfill(
+    pg_engine: Engine, sim: SimulatorServer
+) -> None:
+    from datetime import timedelta
+
+    from connectors.records import parse_timestamp
+    from storage.db import transaction
+    from storage.schema import Job
+
+    factory = session_factory(pg_engine)
+    tenant = make_tenant(factory, sim, "acme")
+    issues = sim.truth("jira", "acme")["issues"]
+    updated = sorted(parse_timestamp(i["updated"]) for i in issues)
+    start = updated[len(updated) // 2]
+    with transaction(factory) as session:
+        job = session.query(Job).filter_by(integration_id=tenant.jira_id).one()
+        job.backfill_from = start
+    extract(pg_engine, tenant.id, tenant.jira_id)
+    overlap = timedelta(seconds=300)
+    expected = {i["id"] for i in issues if parse_timestamp(i["updated"]) >= start - overlap}
+    assert raw_ids(pg_engine, tenant.jira_id, "jira.issue") == expected
+    assert 0 < len(expected) < len(issues)
