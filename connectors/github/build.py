@@ -12,13 +12,13 @@ import httpx
 
 from connectors.base import ExtractWindow, Stream
 from connectors.budget import RateBudget
-from connectors.connection import ConnectionCheck
+from connectors.connection import ConnectionCheck, probe
 from connectors.github.client import MAX_PAGE, GitHubApi, github_http_client
 from connectors.github.settings import GitHubCredentials, GitHubSettings
 from connectors.github.streams import PullRequestIdStream, PullRequestStream, RepositoryStream
 from connectors.http import HttpClient, RetryPolicy
 from connectors.paginators import GraphQLCursorPaginator
-from pulse.errors import FatalError, PulseError, RetriableError
+from pulse.errors import FatalError
 
 
 def list_repositories(api: GitHubApi, cache: dict[str | None, Any] | None = None) -> list[str]:
@@ -102,22 +102,21 @@ def test_connection(
     sleep: Callable[[float], None] = time.sleep,
 ) -> ConnectionCheck:
     """The `Viewer` operation: whose token this is and how many points it has left."""
-    owned = http is None
-    client = http or github_http_client(
-        settings,
-        credentials,
-        budget=budget,
-        transport=transport,
-        sleep=sleep,
-        policy=RetryPolicy(max_retries=1),
+    client, outcome = probe(
+        http,
+        lambda: github_http_client(
+            settings,
+            credentials,
+            budget=budget,
+            transport=transport,
+            sleep=sleep,
+            policy=RetryPolicy(max_retries=1),
+        ),
+        lambda c: GitHubApi(c, settings).viewer(),
     )
-    try:
-        data = (GitHubApi(client, settings).viewer().body or {}).get("data") or {}
-    except PulseError as exc:
-        return ConnectionCheck(False, exc.message, retriable=isinstance(exc, RetriableError))
-    finally:
-        if owned:
-            client.close()
+    if isinstance(outcome, ConnectionCheck):
+        return outcome
+    data = outcome.get("data") or {}
     login = (data.get("viewer") or {}).get("login") or "?"
     rate = data.get("rateLimit") or {}
     left = ""

@@ -12,7 +12,7 @@ import httpx
 
 from connectors.base import ExtractWindow, Stream
 from connectors.budget import RateBudget
-from connectors.connection import ConnectionCheck
+from connectors.connection import ConnectionCheck, probe
 from connectors.http import HttpClient, RetryPolicy
 from connectors.jira.catalog_streams import (
     BoardStream,
@@ -26,7 +26,6 @@ from connectors.jira.client import JiraApi, jira_http_client
 from connectors.jira.issue_streams import DevStatusStream, IssueIdStream, IssueStream, issue_scope
 from connectors.jira.settings import JiraCredentials, JiraSettings
 from connectors.jira.site import JiraSite, SiteContext
-from pulse.errors import PulseError, RetriableError
 
 
 def build_streams(
@@ -85,22 +84,20 @@ def test_connection(
     sleep: Callable[[float], None] = time.sleep,
 ) -> ConnectionCheck:
     """`GET /myself`: who the credentials belong to, and their time zone."""
-    owned = http is None
-    client = http or jira_http_client(
-        settings,
-        credentials,
-        budget=budget,
-        transport=transport,
-        sleep=sleep,
-        policy=RetryPolicy(max_retries=1),
+    client, body = probe(
+        http,
+        lambda: jira_http_client(
+            settings,
+            credentials,
+            budget=budget,
+            transport=transport,
+            sleep=sleep,
+            policy=RetryPolicy(max_retries=1),
+        ),
+        lambda c: JiraApi(c, settings).myself(),
     )
-    try:
-        body = JiraApi(client, settings).myself().body or {}
-    except PulseError as exc:
-        return ConnectionCheck(False, exc.message, retriable=isinstance(exc, RetriableError))
-    finally:
-        if owned:
-            client.close()
+    if isinstance(body, ConnectionCheck):
+        return body
     name = body.get("displayName") or body.get("emailAddress") or body.get("accountId") or "?"
     zone = body.get("timeZone")
     return ConnectionCheck(
