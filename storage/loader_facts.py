@@ -23,11 +23,11 @@ from storage.loader_sql import (
     Row,
     among,
     guard_of,
-    rows_per_statement,
     table,
     uniform,
     upsert,
 )
+from storage.upsert import rows_per_statement
 
 
 @dataclass(frozen=True, slots=True)

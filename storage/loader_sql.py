@@ -38,11 +38,6 @@ LINK_KEY = (
 )
 LINKS = "work_item_pr_links"
 
-# SQLITE_MAX_VARIABLE_NUMBER (32,766 since SQLite 3.32), with room for the statement's own.
-_SQLITE_VARIABLES = 32_000
-# PostgreSQL's protocol allows 65,535 parameters per statement.
-_POSTGRES_PARAMETERS = 65_000
-
 
 class LoadError(FatalError):
     """The batch cannot be loaded as it is (malformed, another tenant's rows, or data the
@@ -79,20 +74,6 @@ def guard_of(row: Mapping[str, Any], guard: Sequence[str] = DEFAULT_GUARD) -> tu
     return tuple(row.get(c, 0) for c in guard)
 
 
-def newest(
-    rows: Iterable[Mapping[str, Any]], key: Sequence[str], guard: Sequence[str]
-) -> list[Row]:
-    """One row per key: the one with the greatest guard (the first on ties), as `bulk_upsert`
-    keeps within one call — done before splitting rows over several statements."""
-    kept: dict[tuple[Any, ...], Row] = {}
-    for row in rows:
-        k = tuple(row[c] for c in key)
-        held = kept.get(k)
-        if held is None or guard_of(row, guard) > guard_of(held, guard):
-            kept[k] = dict(row)
-    return list(kept.values())
-
-
 def upsert(
     conn: Connection,
     target: Table,
@@ -102,27 +83,8 @@ def upsert(
     guard: Sequence[str] = DEFAULT_GUARD,
     returning: Sequence[str] = (),
 ) -> UpsertResult:
-    """`bulk_upsert` for a whole batch: one COPY merge on PostgreSQL, as many row-path
-    statements as SQLite's variable limit needs."""
-    guard = tuple(c for c in guard if c in target.c)
-    batch = newest(rows, key, guard) if guard else [dict(r) for r in rows]
-    if conn.dialect.name == "postgresql" or not batch:
-        return bulk_upsert(conn, target, batch, key, guard=guard, returning=returning)
-    size = max(1, _SQLITE_VARIABLES // len(target.c))
-    written, returned = 0, []
-    for start in range(0, len(batch), size):
-        part = bulk_upsert(
-            conn, target, batch[start : start + size], key, guard=guard, returning=returning
-        )
-        written += part.written
-        returned.extend(part.returned)
-    return UpsertResult(written, returned)
-
-
-def rows_per_statement(conn: Connection, columns: int) -> int:
-    """How many rows of `columns` bound values fit in one multi-row statement."""
-    limit = _POSTGRES_PARAMETERS if conn.dialect.name == "postgresql" else _SQLITE_VARIABLES
-    return max(1, limit // max(1, columns))
+    """A whole batch: one COPY merge on PostgreSQL, the split row path on SQLite."""
+    return bulk_upsert(conn, target, rows, key, guard=guard, returning=returning)
 
 
 def among(conn: Connection, column: Any, values: Collection[Any]) -> ColumnElement[bool]:

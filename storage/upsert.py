@@ -21,6 +21,9 @@ from sqlalchemy.types import JSON
 
 DEFAULT_GUARD = ("version", "config_version")
 _NEVER_UPDATED = ("id", "created_at", "updated_at")
+# Bound-parameter limits, with a margin: SQLite's default is 32,766, PostgreSQL's 65,535.
+_SQLITE_VARIABLES = 32_000
+_POSTGRES_PARAMETERS = 65_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +85,35 @@ def upsert_rows(
     guard: Sequence[str] = DEFAULT_GUARD,
     returning: Sequence[str] = (),
 ) -> UpsertResult:
-    """Row path: one multi-row INSERT ... ON CONFLICT statement (both dialects)."""
+    """Row path: multi-row INSERT ... ON CONFLICT statements (both dialects), as few as the
+    dialect's limit on bound parameters allows (SQLite 32,766, PostgreSQL 65,535)."""
     guard = _guard_present(table, guard)
-    batch = _prepare(table, rows, key, guard)
+    batch = _prepare(table, rows, key, guard)  # dedupe before splitting: one row per key
     if not batch:
         return UpsertResult(0, [])
+    size = rows_per_statement(conn, len(batch[0]))
+    written, returned = 0, []
+    for start in range(0, len(batch), size):
+        part = _upsert_statement(conn, table, batch[start : start + size], key, guard, returning)
+        written += part.written
+        returned.extend(part.returned)
+    return UpsertResult(written, returned)
+
+
+def rows_per_statement(conn: Connection, columns: int) -> int:
+    """How many rows of `columns` bound values fit in one multi-row statement."""
+    limit = _POSTGRES_PARAMETERS if conn.dialect.name == "postgresql" else _SQLITE_VARIABLES
+    return max(1, limit // max(1, columns))
+
+
+def _upsert_statement(
+    conn: Connection,
+    table: Table,
+    batch: list[dict[str, Any]],
+    key: Sequence[str],
+    guard: Sequence[str],
+    returning: Sequence[str],
+) -> UpsertResult:
     insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     columns = list(batch[0].keys())
     # None in a JSON column is SQL NULL, as the COPY path writes it (not the JSON 'null').

@@ -236,3 +236,38 @@ def test_a_random_sequence_gives_the_same_table_on_both_paths(
     for external_id, row in expected.items():
         stored = rows_table[external_id]
         assert {k: stored[k] for k in row} == row
+
+
+def test_a_batch_larger_than_one_statement_allows_is_split(any_engine: Engine) -> None:
+    """Rows x columns past the dialect's parameter limit (SQLite 32,766, PostgreSQL 65,535)
+    still load, deduplicated across the split."""
+    from storage.db import session_factory, transaction
+    from storage.repositories import tenants
+    from storage.schema import Integration, Project
+
+    with transaction(session_factory(any_engine)) as session:
+        tenant = tenants.create_tenant(session, "Split")
+        integration = Integration(tenant_id=tenant.id, name="j", provider="jira", settings={})
+        session.add(integration)
+        session.flush()
+        rows = [
+            {
+                "tenant_id": tenant.id,
+                "integration_id": integration.id,
+                "external_id": str(n % 7000),
+                "key": f"P{n}",
+                "name": "x",
+                "version": n,
+                "raw_id": n,
+            }
+            for n in range(8000)
+        ]
+        result = upsert_rows(
+            session.connection(),
+            Project.__table__,
+            rows,
+            ["tenant_id", "integration_id", "external_id"],
+        )
+        assert result.written == 7000
+        newest = session.scalar(select(Project.version).where(Project.external_id == "5"))
+        assert newest == 7005  # the greater version of the two rows with that key
