@@ -35,9 +35,22 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+def _canonical(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def content_hash(payload: Mapping[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(payload).encode()).hexdigest()
+
+
+def storable(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The payload as stored and its content hash, serialising it once. JSON writes U+0000 as
+    an escape, so the text tells whether the (rare) NUL-removing copy is needed at all."""
+    canonical = _canonical(payload)
+    if "\\u0000" in canonical:
+        payload = without_nul(payload)
+        canonical = _canonical(payload)
+    return payload, hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +113,7 @@ def commit_page(
     fresh: list[RawRecord] = []
     seen: dict[tuple[str, str], str] = {}
     for item in items:
-        payload = without_nul(item.payload)
-        digest = content_hash(payload)
+        payload, digest = storable(item.payload)
         key = (item.entity, item.external_id)
         if known.get(key) == digest or seen.get(key) == digest:
             continue
