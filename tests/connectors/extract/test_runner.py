@@ -167,3 +167,45 @@ def test_a_chosen_start_date_bounds_the_first_backfill(
     expected = {i["id"] for i in issues if parse_timestamp(i["updated"]) >= start - overlap}
     assert raw_ids(pg_engine, tenant.jira_id, "jira.issue") == expected
     assert 0 < len(expected) < len(issues)
+
+
+@pytest.mark.parametrize(
+    ("settings", "credentials", "expected"),
+    [
+        ({"projects": ["not a key"]}, None, "setting 'projects'"),
+        (None, {"email": "sync@example.com"}, "needs an email and an API token"),
+    ],
+)
+def test_a_misconfigured_integration_fails_its_run_with_a_clear_error(
+    pg_engine: Engine,
+    sim: SimulatorServer,
+    settings: dict | None,
+    credentials: dict | None,
+    expected: str,
+) -> None:
+    from storage.db import transaction
+    from storage.schema import Integration, Job
+    from tests.connectors.extract.env import CIPHER
+
+    factory = session_factory(pg_engine)
+    tenant = make_tenant(factory, sim, "acme")
+    with transaction(factory) as session:
+        integration = session.get(Integration, tenant.jira_id)
+        assert integration is not None
+        if settings is not None:
+            integration.settings = {**integration.settings, **settings}
+        if credentials is not None:
+            integration.credentials_encrypted = CIPHER.encrypt(credentials)
+    sim.reset_stats()
+    run_id = start_run(factory, tenant.id, tenant.jira_id)
+    result = runner(pg_engine).run(run_id)
+    assert result.outcome is Outcome.FAILED
+    assert expected in result.detail
+    run = run_row(pg_engine, run_id)
+    assert run.state == "failed"
+    assert expected in (run.error or "")
+    assert "sim-token" not in (run.error or "")  # a secret never reaches the message
+    with session_factory(pg_engine)() as session:
+        job = session.query(Job).filter_by(integration_id=tenant.jira_id).one()
+        assert job.last_error == run.error
+    assert sim.stats()["total"] == 0  # refused before any request
