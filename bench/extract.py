@@ -34,11 +34,12 @@ from connectors.extract.factory import StreamFactory, github_settings, jira_sett
 from connectors.extract.runner import ExtractRunner, Outcome, RunResult
 from connectors.http import RetryPolicy
 from connectors.simulator import SimulatorServer, config_for
+from pulse.sandbox import create_sandbox_tenant
 from storage import run_state
 from storage.crypto import CredentialCipher
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
-from storage.repositories import integrations, jobs, tenants
+from storage.repositories import jobs
 from storage.repositories.integrations import credentials_of
 from storage.schema import ExtractCheckpoint, Integration, JobRun, RawRecord
 
@@ -96,30 +97,17 @@ def make_tenant(
 ) -> Setup:
     projects = [f"{SITE.upper()}{n}" for n in range(1, sim.config.projects_per_site + 1)]
     with transaction(factory) as session:
-        tenant = tenants.create_tenant(session, "Bench")
-        jira_row = integrations.create_integration(
+        tenant = create_sandbox_tenant(
             session,
-            tenant.id,
-            name="Jira",
-            provider="jira",
-            base_url=sim.jira_url(SITE),
-            credentials={"email": "bench@example.com", "api_token": TOKEN},
-            settings={"projects": projects},
+            name="Bench",
+            site=SITE,
+            jira_url=sim.jira_url(SITE),
+            github_url=sim.github_url(SITE),
+            projects=projects,
+            token=TOKEN,
             cipher=cipher,
         )
-        github_row = integrations.create_integration(
-            session,
-            tenant.id,
-            name="GitHub",
-            provider="github",
-            base_url=sim.github_url(SITE),
-            credentials={"token": TOKEN},
-            settings={"organization": SITE},
-            cipher=cipher,
-        )
-        jobs.ensure_job(session, tenant.id, jira_row.id)
-        jobs.ensure_job(session, tenant.id, github_row.id)
-        return Setup(tenant.id, jira_row.id, github_row.id)
+        return Setup(tenant.id, tenant.jira_id, tenant.github_id)
 
 
 def load_integration(factory: sessionmaker[Session], integration_id: int) -> Integration:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -11,22 +10,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.extract.factory import StreamFactory
 from connectors.extract.runner import ExtractRunner
 from connectors.simulator import SimulatorServer
+from pulse.sandbox import SandboxTenant, create_sandbox_tenant
 from storage import run_state
 from storage.crypto import CredentialCipher
 from storage.db import session_factory, transaction
-from storage.repositories import integrations, jobs, tenants
+from storage.repositories import jobs
 from storage.schema import JobRun, RawRecord
 
 KEY = "yS4m5XhV8C0pZ2gq9P6Tq8y9C2Yb3bXw3m7oXo8hQkU="
 CIPHER = CredentialCipher(KEY)
 
 
-@dataclass
-class Tenant:
-    id: int
-    site: str
-    jira_id: int
-    github_id: int
+Tenant = SandboxTenant
 
 
 def make_tenant(
@@ -36,34 +31,20 @@ def make_tenant(
     *,
     token: str = "sim-token",
     jira_settings: dict[str, Any] | None = None,
-) -> Tenant:
-    truth = sim.truth("jira", site)
-    projects = sorted({i["key"].split("-")[0] for i in truth["issues"]})
+) -> SandboxTenant:
+    projects = sorted({i["key"].split("-")[0] for i in sim.truth("jira", site)["issues"]})
     with transaction(factory) as session:
-        tenant = tenants.create_tenant(session, f"Tenant {site}")
-        jira = integrations.create_integration(
+        return create_sandbox_tenant(
             session,
-            tenant.id,
-            name="Jira",
-            provider="jira",
-            base_url=sim.jira_url(site),
-            credentials={"email": "sync@example.com", "api_token": token},
-            settings={"projects": projects, **(jira_settings or {})},
+            name=f"Tenant {site}",
+            site=site,
+            jira_url=sim.jira_url(site),
+            github_url=sim.github_url(site),
+            projects=projects,
+            token=token,
             cipher=CIPHER,
+            jira_settings=jira_settings,
         )
-        gh = integrations.create_integration(
-            session,
-            tenant.id,
-            name="GitHub",
-            provider="github",
-            base_url=sim.github_url(site),
-            credentials={"token": token},
-            settings={"organization": site},
-            cipher=CIPHER,
-        )
-        jobs.ensure_job(session, tenant.id, jira.id)
-        jobs.ensure_job(session, tenant.id, gh.id)
-        return Tenant(tenant.id, site, jira.id, gh.id)
 
 
 def start_run(
