@@ -184,13 +184,13 @@ class ExtractRunner:
                 if checkpoint.finished:
                     return totals  # finished earlier in this run
                 cursor = checkpoint.cursor
+            cancelled = run_state.cancel_requested(session, run.id)
         pages, stored, requests = totals.pages, totals.stored, totals.requests
         while True:
-            with self._factory() as session:
-                if run_state.cancel_requested(session, run.id):
-                    with session.begin():
-                        run_state.cancel_run(session, run.id)
-                    return RunResult(Outcome.CANCELLED, pages, stored, requests, "cancelled")
+            if cancelled:  # checked before every fetch, within the previous page's transaction
+                with transaction(self._factory) as session:
+                    run_state.cancel_run(session, run.id)
+                return RunResult(Outcome.CANCELLED, pages, stored, requests, "cancelled")
             page = stream.fetch_page(cursor)
             with transaction(self._factory) as session:
                 outcome = raw_store.commit_page(
@@ -213,6 +213,7 @@ class ExtractRunner:
                 run_state.add_extracted(session, run.id, outcome.stored, page.requests)
                 if page.total is not None:
                     run_state.note_total(session, run.id, key.entity, page.total)
+                cancelled = run_state.cancel_requested(session, run.id)
             pages, stored, requests = pages + 1, stored + outcome.stored, requests + page.requests
             if self._on_page is not None:
                 self._on_page(run, stream, outcome.stored)

@@ -209,3 +209,39 @@ def test_a_misconfigured_integration_fails_its_run_with_a_clear_error(
         job = session.query(Job).filter_by(integration_id=tenant.jira_id).one()
         assert job.last_error == run.error
     assert sim.stats()["total"] == 0  # refused before any request
+
+
+def test_cancel_stops_the_run_between_pages(pg_engine: Engine) -> None:
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    from storage.db import transaction
+    from storage.schema import JobRun, utcnow
+
+    config = config_for("issues=300,prs=5,repos=1,histories=20", seed=4, latency_ms=100)
+    with SimulatorServer(config) as slow:
+        factory = session_factory(pg_engine)
+        tenant = make_tenant(factory, slow, "acme", jira_settings={"page_size": 10})
+        run_id = start_run(factory, tenant.id, tenant.jira_id)
+        outcome: list = []
+        worker = threading.Thread(target=lambda: outcome.append(runner(pg_engine).run(run_id)))
+        worker.start()
+        time.sleep(1.0)  # a few pages in
+        with transaction(factory) as session:
+            session.execute(
+                update(JobRun).where(JobRun.id == run_id).values(cancel_requested_at=utcnow())
+            )
+        asked = time.monotonic()
+        worker.join(30)
+        stopped_after = time.monotonic() - asked
+        searches = slow.stats()["by_endpoint"].get("jira.search_jql", 0)
+        requests = slow.stats()["total"]
+    assert outcome[0].outcome is Outcome.CANCELLED
+    assert stopped_after < 5  # at most the page in flight finishes
+    assert requests > 0
+    assert searches < 30  # 30 search pages would be the whole run
+    run = run_row(pg_engine, run_id)
+    assert run.state == "cancelled"
+    assert run.extracted == raw_count(pg_engine, job_run_id=run_id) > 0  # committed pages stay
