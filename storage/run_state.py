@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.schema import DeadLetter, Integration, Job, JobRun, RawRecord, utcnow
+from storage.schema import DeadLetter, Integration, Job, JobRun, utcnow
 
 TERMINAL_RUN_STATES = ("succeeded", "failed", "cancelled")
 
@@ -43,15 +43,6 @@ def add_extracted(session: Session, run_id: int, stored: int, requests: int) -> 
             requests=JobRun.requests + requests,
             heartbeat_at=utcnow(),
         )
-    )
-
-
-def extracted_from_rows(session: Session, run_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(RawRecord).where(RawRecord.job_run_id == run_id)
-        )
-        or 0
     )
 
 

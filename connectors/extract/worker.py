@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -232,8 +232,3 @@ class ExtractWorker:
                 )
         channel.basic_reject(tag, requeue=False)  # the queue's DLX keeps the message
         log.error("extract request dead-lettered after %s attempts: %s", attempt, error)
-
-
-def publish_request(publish: Callable[[str, str, bytes], None], request: ExtractRequest) -> None:
-    """Send a request through a confirmed publisher's `publish(exchange, key, body)`."""
-    publish("", EXTRACT_QUEUE, request.to_json())
