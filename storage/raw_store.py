@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
@@ -53,12 +53,17 @@ def storable(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return payload, hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class FetchedItem:
-    entity: str
-    external_id: str
-    version: str
-    payload: dict[str, Any]
+class FetchedItem(Protocol):
+    """What the raw store needs of a fetched entity (`connectors.base.RawItem` is one)."""
+
+    @property
+    def entity(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

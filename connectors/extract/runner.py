@@ -200,10 +200,7 @@ class ExtractRunner:
                     job_run_id=run.id,
                     scope=key.scope,
                     entity=key.entity,
-                    items=[
-                        raw_store.FetchedItem(i.entity, i.external_id, i.version, i.payload)
-                        for i in page.items
-                    ],
+                    items=page.items,
                     next_cursor=page.next_cursor,
                     requests=page.requests,
                     high_watermark=page.high_watermark,

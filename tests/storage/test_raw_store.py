@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, func, select, update
 
+from connectors.base import RawItem
 from storage import raw_store
 from storage.db import session_factory, transaction
 from storage.repositories import integrations, jobs, tenants
@@ -45,7 +46,7 @@ def _page(
             job_run_id=None,
             scope="s",
             entity="jira.issue",
-            items=[raw_store.FetchedItem("jira.issue", x, v, p) for x, v, p in items],
+            items=[RawItem("jira.issue", x, v, p) for x, v, p in items],
             next_cursor=cursor,
             requests=1,
             high_watermark=None,
