@@ -158,7 +158,9 @@ class JobRun(IdMixin, IntegrationMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")
     stage: Mapped[str | None] = mapped_column(String(16))  # extract | transform | load | vectorize
     attempt: Mapped[int] = mapped_column(Integer, default=1)
-    since: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the window's lower bound
+    # The job's watermark when the run was created, for display; the streams read their own
+    # per-scope watermarks from extract_checkpoints.
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
