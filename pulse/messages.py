@@ -107,3 +107,142 @@ def _identifier(data: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MessageError(f"{name} must be an integer, got {value!r}")
     return value
+
+
+# --- transform → load -------------------------------------------------------------------------
+
+_DATETIME_TAG = "$dt"
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise MessageError(f"refusing to send a naive datetime {value!r}")
+        return {_DATETIME_TAG: value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not part of a message")
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and _DATETIME_TAG in obj:
+        return datetime.fromisoformat(obj[_DATETIME_TAG])
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class LoadMessage:
+    """One tenant's transformed window, from the transform stage to the load stage.
+
+    `outputs`: one entry per transformed record, its rows by table (as the rules emit them;
+    the loader merges them with `LoadBatch.from_outputs`). `raw_ids`: every raw record the
+    window covered (deduplicated ones included); `dead_raw_ids`: records the rules refused
+    (already in dead_letters). `job_run_ids`: the runs whose records the window holds.
+    Datetimes travel tagged, so the loader gets aware datetimes back, not strings.
+    """
+
+    tenant_id: int
+    outputs: list[dict[str, list[dict[str, Any]]]]
+    raw_ids: list[int] = field(default_factory=list)
+    dead_raw_ids: list[int] = field(default_factory=list)
+    job_run_ids: list[int] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        body = {
+            "kind": "load",
+            "schema_version": self.schema_version,
+            "tenant_id": self.tenant_id,
+            "job_run_ids": self.job_run_ids,
+            "raw_ids": self.raw_ids,
+            "dead_raw_ids": self.dead_raw_ids,
+            "outputs": self.outputs,
+        }
+        return json.dumps(body, separators=(",", ":"), default=_encode_value).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> LoadMessage:
+        data = _object(body, object_hook=_decode_object)
+        if data.get("kind") != "load":
+            raise MessageError(f"not a load message (kind {data.get('kind')!r})")
+        outputs = data.get("outputs")
+        if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and all(isinstance(rows, list) for rows in o.values())
+            for o in outputs
+        ):
+            raise MessageError("outputs must be a list of {table: [rows]} objects")
+        return cls(
+            tenant_id=_identifier(data, "tenant_id"),
+            outputs=outputs,
+            raw_ids=_identifiers(data, "raw_ids"),
+            dead_raw_ids=_identifiers(data, "dead_raw_ids"),
+            job_run_ids=_identifiers(data, "job_run_ids"),
+        )
+
+
+# --- load → vectorize -------------------------------------------------------------------------
+
+VECTOR_ENTITIES = ("work_item", "pull_request")
+
+
+@dataclass(frozen=True, slots=True)
+class VectorizeRequest:
+    """Facts of one tenant and integration whose embedded text may have changed. The worker
+    reads the current rows and re-embeds only those whose content hash differs from
+    vector_points, so a duplicate or stale request costs a query, never a wrong vector."""
+
+    tenant_id: int
+    integration_id: int
+    entity: str  # work_item | pull_request
+    external_ids: list[str]
+    job_run_id: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        body = {
+            "kind": "vectorize",
+            "schema_version": self.schema_version,
+            "tenant_id": self.tenant_id,
+            "integration_id": self.integration_id,
+            "entity": self.entity,
+            "external_ids": self.external_ids,
+            "job_run_id": self.job_run_id,
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> VectorizeRequest:
+        data = _object(body)
+        if data.get("kind") != "vectorize":
+            raise MessageError(f"not a vectorize request (kind {data.get('kind')!r})")
+        if data.get("entity") not in VECTOR_ENTITIES:
+            raise MessageError(
+                f"entity must be one of {VECTOR_ENTITIES}, got {data.get('entity')!r}"
+            )
+        ids = data.get("external_ids")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+            raise MessageError("external_ids must be a non-empty list of strings")
+        return cls(
+            tenant_id=_identifier(data, "tenant_id"),
+            integration_id=_identifier(data, "integration_id"),
+            entity=data["entity"],
+            external_ids=ids,
+            job_run_id=None if data.get("job_run_id") is None else _identifier(data, "job_run_id"),
+        )
+
+
+def _object(body: bytes, object_hook: Any = None) -> dict[str, Any]:
+    try:
+        data = json.loads(body, object_hook=object_hook)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError("a message must be a JSON object")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise MessageError(f"unsupported schema_version {data.get('schema_version')!r}")
+    return data
+
+
+def _identifiers(data: dict[str, Any], name: str) -> list[int]:
+    values = data.get(name, [])
+    if not isinstance(values, list):
+        raise MessageError(f"{name} must be a list of integers")
+    return [_identifier({name: v}, name) for v in values]

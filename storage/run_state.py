@@ -4,6 +4,7 @@ tenant-facing reads and the atomic start live in `storage.repositories.jobs`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -168,3 +169,27 @@ def succeed_run(session: Session, run_id: int) -> None:
         job.state = "ready"
         job.next_run_at = now + timedelta(seconds=job.schedule_interval_seconds)
         job.consecutive_failures = 0
+
+
+def dead_letter_exists(session: Session, *, stage: str, error: str, message: str) -> bool:
+    """Whether this exact item is already stored (a replayed dataflow epoch stores it once)."""
+    found = session.scalar(
+        select(DeadLetter.id)
+        .where(DeadLetter.stage == stage, DeadLetter.error == error, DeadLetter.message == message)
+        .limit(1)
+    )
+    return found is not None
+
+
+def cancelled_runs(session: Session, run_ids: Collection[int]) -> set[int]:
+    """Which of `run_ids` are cancelled or have a cancel request: the dataflows drop their
+    records (one query per window, not per record)."""
+    if not run_ids:
+        return set()
+    rows = session.scalars(
+        select(JobRun.id).where(
+            JobRun.id.in_(sorted(run_ids)),
+            (JobRun.state == "cancelled") | JobRun.cancel_requested_at.is_not(None),
+        )
+    )
+    return set(rows)

@@ -8,6 +8,8 @@ published only after the sink took its batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.extract.relay import BatchSink, relay_once
@@ -30,11 +32,16 @@ def extract_in_process(
     partitions: int,
     max_retries: int,
     batch_size: int,
+    after_drain: Callable[[], object] | None = None,
 ) -> RunResult:
-    """Run one job run's extraction, handing every committed page's records to `sink`."""
+    """Run one job run's extraction, handing every committed page's records to `sink`;
+    `after_drain` runs after each hand-off, outside the relay's transaction (the embedded
+    pipeline transforms and loads there)."""
 
     def after_page(*_: object) -> None:
         drain_outbox(factory, sink, batch_size=batch_size)
+        if after_drain is not None:
+            after_drain()
 
     runner = ExtractRunner(
         factory,
@@ -44,5 +51,5 @@ def extract_in_process(
         on_page=after_page,
     )
     result = runner.run(run_id)
-    drain_outbox(factory, sink, batch_size=batch_size)  # e.g. rows left by an earlier crash
+    after_page()  # e.g. rows left by an earlier crash
     return result

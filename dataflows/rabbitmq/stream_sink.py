@@ -1,8 +1,8 @@
 """A Bytewax sink that publishes to a stage's stream partitions (`etl.<stage>.<p>`).
 
-Input is a keyed stream of `(tenant key, bytes | RecordBatch)`, one message per item. The key is
-mapped with `pulse.messages.partition_for`, the function every producer uses, so a tenant's
-messages land in the same partition whoever wrote them.
+Input is a keyed stream of `(tenant key, bytes | RecordBatch | LoadMessage)`, one message per
+item. The key is mapped with `pulse.messages.partition_for`, the function every producer uses,
+so a tenant's messages land in the same partition whoever wrote them.
 
 `write_batch` returns only once the broker has confirmed every message (publisher confirms,
 `mandatory`), so with recovery on, an epoch commits only after its messages are durable; the
@@ -24,11 +24,11 @@ from dataflows.rabbitmq.publisher import PERSISTENT, connect
 from dataflows.rabbitmq.stream_source import partition_of
 from dataflows.rabbitmq.topology import Topology
 from pulse.errors import ConfigurationError, RetriableError
-from pulse.messages import RecordBatch, partition_for
+from pulse.messages import LoadMessage, RecordBatch, partition_for
 
 log = logging.getLogger(__name__)
 
-SinkItem = bytes | RecordBatch
+SinkItem = bytes | RecordBatch | LoadMessage
 DEFAULT_WINDOW = 1000  # messages in flight before waiting for their confirms
 DEFAULT_CONFIRM_TIMEOUT = 60.0
 _POLL = 0.001  # seconds per wait for confirm frames; short, but the socket wait is not a spin
@@ -227,8 +227,10 @@ class StreamSinkPartition(StatefulSinkPartition[SinkItem, None]):
 
 
 def _body(value: SinkItem) -> bytes:
-    if isinstance(value, RecordBatch):
+    if isinstance(value, RecordBatch | LoadMessage):
         return value.to_json()
     if isinstance(value, bytes):
         return value
-    raise TypeError(f"a stream sink publishes bytes or RecordBatch, not {type(value).__name__}")
+    raise TypeError(
+        f"a stream sink publishes bytes, RecordBatch or LoadMessage, not {type(value).__name__}"
+    )

@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pulse.cli import admin, db, health, simulator, workers
+from pulse.cli import admin, db, flow, health, simulator, workers
 from pulse.errors import PulseError
 from pulse.settings import configure_logging, load_settings
 
-_GROUPS = (db, admin, simulator, workers, health)
+_GROUPS = (db, admin, simulator, workers, flow, health)
 
 
 def build_parser() -> argparse.ArgumentParser:

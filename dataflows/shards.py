@@ -1,0 +1,122 @@
+"""Builds a stage's dataflow for one shard from the settings, and runs it with recovery.
+
+A shard is one single-process Bytewax dataflow owning partitions k, k+K, ... of its stage, with
+its own recovery directory (`STATE_DIR/recovery/<stage>-<k>-of-<K>`): K shards scale a stage
+across processes or machines, and a crashed shard stalls only its own partitions. Changing K
+moves partitions between shards; a partition a shard has no snapshot for starts from the
+stream's first offset, which the version-guarded loads make slow but harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.run import cli_main
+
+from dataflows.dead_letters import DeadLetterSink, DeadLetterWriter, rabbit_dead_publish
+from dataflows.load import LoadStage
+from dataflows.load_flow import LoadSink, VectorizePublisher, build_load_flow
+from dataflows.rabbitmq.publisher import connect
+from dataflows.rabbitmq.stream_sink import StreamSink
+from dataflows.rabbitmq.stream_source import StreamSource
+from dataflows.rabbitmq.topology import Topology
+from dataflows.tenant_configs import TenantConfigs
+from dataflows.transform_flow import build_transform_flow
+from pulse.errors import ConfigurationError
+from pulse.settings import Settings
+from storage.db import make_engine, session_factory, transaction
+from storage.run_state import cancelled_runs
+
+log = logging.getLogger(__name__)
+
+STAGES = ("transform", "load")
+SNAPSHOT_INTERVAL = timedelta(seconds=1)
+
+
+def _rabbitmq_url(settings: Settings) -> str:
+    if settings.rabbitmq_url is None:
+        raise ConfigurationError(
+            "the dataflows need RABBITMQ_URL; without it the stages run embedded (pulse demo)"
+        )
+    return settings.rabbitmq_url
+
+
+def declare_topology(settings: Settings) -> None:
+    connection = connect(_rabbitmq_url(settings), name="topology")
+    try:
+        Topology(settings.etl_partitions, settings.etl_max_retries).declare(connection.channel())
+    finally:
+        connection.close()
+
+
+def build_stage_flow(
+    settings: Settings, stage: str, shard: int, shards: int, *, stop_at_idle: float | None = None
+) -> Dataflow:
+    url = _rabbitmq_url(settings)
+    factory = session_factory(make_engine(settings.database_url))
+    name = f"{stage}-{shard}-of-{shards}"
+    source_stage = "raw" if stage == "transform" else "load"
+    source = StreamSource.for_shard(
+        url, source_stage, settings.etl_partitions, shard, shards, stop_at_idle=stop_at_idle
+    )
+    dead_sink = DeadLetterSink(factory, url)
+    if stage == "transform":
+
+        def cancelled(runs: set[int]) -> set[int]:
+            if not runs:
+                return set()
+            with transaction(factory) as session:
+                return cancelled_runs(session, runs)
+
+        return build_transform_flow(
+            source,
+            StreamSink(url, "load", settings.etl_partitions),
+            dead_sink,
+            TenantConfigs(factory),
+            cancelled,
+            batch_size=settings.etl_batch_size,
+            max_delay=timedelta(milliseconds=settings.etl_batch_max_delay_ms),
+            flow_id=f"transform-{shard}-of-{shards}",
+        )
+    if stage == "load":
+
+        def load_stage(part_name: str) -> tuple[LoadStage, Callable[[], None]]:
+            publish_dead, close_dead = rabbit_dead_publish(url, f"{name}:dead")
+            vectors = VectorizePublisher(url, f"{name}:vectorize")
+
+            def close() -> None:
+                close_dead()
+                vectors.close()
+
+            return LoadStage(factory, DeadLetterWriter(factory, publish_dead), vectors), close
+
+        return build_load_flow(
+            source,
+            LoadSink(load_stage),
+            dead_sink,
+            flow_id=f"load-{shard}-of-{shards}",
+        )
+    raise ConfigurationError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+
+
+def recovery_dir_for(settings: Settings, stage: str, shard: int, shards: int) -> Path:
+    return Path(settings.state_dir) / "recovery" / f"{stage}-{shard}-of-{shards}"
+
+
+def run_with_recovery(flow: Dataflow, recovery_dir: Path) -> None:
+    """Run until the source ends (never, in production), committing every second: a restart
+    after any crash resumes from the last committed epoch."""
+    recovery_dir.mkdir(parents=True, exist_ok=True)
+    if not any(recovery_dir.glob("part-*.sqlite3")):
+        init_db_dir(recovery_dir, 1)
+    log.info("running %s with recovery in %s", flow.flow_id, recovery_dir)
+    cli_main(
+        flow,
+        epoch_interval=SNAPSHOT_INTERVAL,
+        recovery_config=RecoveryConfig(recovery_dir, backup_interval=timedelta(0)),
+    )

@@ -1,0 +1,52 @@
+"""`pulse flow transform|load`: one shard of a stage's Bytewax dataflow, with recovery."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    flow = commands.add_parser(
+        "flow",
+        help="run one shard of the transform or load dataflow",
+        description="Run shard K of N of a stage: it reads stream partitions K, K+N, ... of its "
+        "input stage, commits every second to its recovery directory, and resumes from there "
+        "after any crash. Run N of them (any hosts) to scale a stage out.",
+    )
+    flow.add_argument("stage", choices=("transform", "load"))
+    flow.add_argument("--shard", type=int, default=0, help="this shard's number, from 0")
+    flow.add_argument("--shards", type=int, default=1, help="how many shards the stage runs")
+    flow.add_argument(
+        "--recovery-dir",
+        type=Path,
+        help="recovery directory (default: STATE_DIR/recovery/STAGE-K-of-N); keep it on a volume",
+    )
+    flow.add_argument(
+        "--stop-at-idle",
+        type=float,
+        metavar="SECONDS",
+        help="exit once every partition has been idle this long (tests and benchmarks)",
+    )
+    flow.set_defaults(handler=_flow)
+
+
+def _flow(args: argparse.Namespace) -> None:
+    from dataflows.shards import (
+        build_stage_flow,
+        declare_topology,
+        recovery_dir_for,
+        run_with_recovery,
+    )
+    from pulse.errors import ConfigurationError
+
+    if not 0 <= args.shard < args.shards:
+        raise ConfigurationError(f"--shard must be in 0..{args.shards - 1}, got {args.shard}")
+    settings = args.settings
+    declare_topology(settings)
+    flow = build_stage_flow(
+        settings, args.stage, args.shard, args.shards, stop_at_idle=args.stop_at_idle
+    )
+    directory = args.recovery_dir or recovery_dir_for(settings, args.stage, args.shard, args.shards)
+    run_with_recovery(flow, directory)
