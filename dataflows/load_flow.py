@@ -27,6 +27,7 @@ from dataflows.rabbitmq.stream_source import StreamMessage
 from dataflows.rabbitmq.topology import VECTORIZE_QUEUE
 from dataflows.records import DeadItem
 from pulse.messages import LoadMessage, MessageError, VectorizeRequest
+from storage.loader import DATETIME_COLUMNS
 
 DEFAULT_MAX_OUTPUTS = 2000  # records per transaction when a write holds many messages
 
@@ -52,7 +53,7 @@ def build_load_flow(
 
 def parse_load_message(message: StreamMessage) -> LoadMessage | DeadItem:
     try:
-        return LoadMessage.from_json(message.body)
+        return LoadMessage.from_json(message.body, DATETIME_COLUMNS)
     except MessageError as exc:
         return dead_load_message(message.body, message.offset, str(exc))
 

@@ -37,6 +37,10 @@ class TenantConfig:
     type_mappings: dict[int | None, dict[str, TypeTarget]] = field(default_factory=dict)
     status_mappings: dict[int | None, dict[str, str]] = field(default_factory=dict)  # → step
     field_slots: dict[int, dict[str, str]] = field(default_factory=dict)  # slot → field id
+    # resolve_status answers, memoised: an issue's changelog asks ~30 times for a few names.
+    _status_memo: dict[tuple[int | None, str], WorkflowStep | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def steps(self, integration_id: int | None) -> tuple[WorkflowStep, ...]:
         return self.workflows.get(integration_id) or self.workflows.get(None, ())
@@ -61,12 +65,18 @@ class TenantConfig:
     ) -> WorkflowStep | None:
         if not source_name:
             return None
+        memo_key = (integration_id, source_name)
+        if memo_key in self._status_memo:
+            return self._status_memo[memo_key]
         key = name_key(source_name)
+        found = None
         for scope in (integration_id, None):
             step_name = self.status_mappings.get(scope, {}).get(key)
             if step_name is not None:
-                return next((s for s in self.steps(integration_id) if s.name == step_name), None)
-        return None
+                found = next((s for s in self.steps(integration_id) if s.name == step_name), None)
+                break
+        self._status_memo[memo_key] = found
+        return found
 
     def slots(self, integration_id: int) -> dict[str, str]:
         return self.field_slots.get(integration_id, {})

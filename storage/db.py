@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -30,7 +40,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
+    # Raw payloads are read and written as JSONB by the megabyte: orjson parses them about
+    # five times faster than the json module (measured on the outbox relay).
+    kwargs.setdefault("json_deserializer", orjson.loads)
+    kwargs.setdefault("json_serializer", _json_text)
     return create_engine(url, **kwargs)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,3 +69,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def among(conn: Connection, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    """`column` is one of `values`: a single array parameter on PostgreSQL. An IN list of
+    thousands of placeholders costs psycopg more to parse than the server to run."""
+    if conn.dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=ARRAY(column.type), unique=True)
+        return column == any_(array)
+    return column.in_(list(values))

@@ -55,6 +55,7 @@ from storage.loader_sql import (
 )
 
 __all__ = [
+    "DATETIME_COLUMNS",
     "TABLE_ORDER",
     "ChangedFact",
     "LoadBatch",
@@ -79,6 +80,19 @@ TABLE_ORDER = (
     *(spec.table for spec in CHILDREN),
     LINKS,
 )
+
+
+def _timestamp_columns() -> dict[str, frozenset[str]]:
+    from storage.schema.base import UTCDateTime
+
+    return {
+        name: frozenset(c.name for c in table(name).c if isinstance(c.type, UTCDateTime))
+        for name in TABLE_ORDER
+    }
+
+
+# table → its timestamp columns: what a load message's consumer turns back into datetimes.
+DATETIME_COLUMNS = _timestamp_columns()
 _CATALOG = ("projects", "work_item_types", "statuses", "custom_fields", "repositories", "sprints")
 _FACTS = {"work_items": "work_item", "pull_requests": "pull_request"}  # table → vector entity
 # The columns the loader keys and guards a row by (catalog and facts: `_VERSIONED`); the

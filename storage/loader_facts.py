@@ -17,17 +17,17 @@ from typing import Any
 from sqlalchemy import Boolean, Connection, case, delete, func, literal_column, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.db import among
 from storage.loader_sql import (
     NATURAL_KEY,
     FactKey,
     Row,
-    among,
     guard_of,
     table,
     uniform,
     upsert,
 )
-from storage.upsert import rows_per_statement
+from storage.upsert import insert_rows, rows_per_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +154,7 @@ def _stored(
 
 
 def replace_children(
-    conn: Connection, spec: ChildSpec, rows: Iterable[Mapping[str, Any]], parents: FactWrite
+    conn: Connection, spec: ChildSpec, rows: Sequence[Mapping[str, Any]], parents: FactWrite
 ) -> int:
     """Replace the children of the parents the upsert wrote; returns the rows inserted.
     Children of parents the guard ignored are dropped with them."""
@@ -162,15 +162,21 @@ def replace_children(
     stale = [ident for key, ident in parents.written.items() if key in parents.before]
     if stale:  # a parent inserted just now has no children yet
         conn.execute(delete(target).where(among(conn, target.c[spec.fk], stale)))
-    fresh: dict[tuple[Any, ...], Row] = {}
+    if not rows:
+        return 0
+    columns = sorted({c for row in rows for c in row} - {spec.ref})
+    position = {c: i for i, c in enumerate([*columns, spec.fk])}
+    key_at = [position[c] for c in spec.key]
+    fresh: dict[tuple[Any, ...], list[Any]] = {}
     for row in rows:
         parent = parents.written.get((row["integration_id"], row[spec.ref]))
         if parent is None:
             continue
-        child = {c: v for c, v in row.items() if c != spec.ref}
-        child[spec.fk] = parent
-        fresh[tuple(child[c] for c in spec.key)] = child
-    return upsert(conn, target, fresh.values(), spec.key, guard=()).written
+        values = [row.get(c) for c in columns]
+        values.append(parent)
+        fresh[tuple(values[i] for i in key_at)] = values  # the last of a duplicated key wins
+    # The parents' old children were deleted above (or the parent is new): a plain insert.
+    return insert_rows(conn, target, [*columns, spec.fk], list(fresh.values()))
 
 
 # Statuses: the project keys of the stored row and of the incoming one, united and sorted by

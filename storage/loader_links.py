@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, tuple_
 
+from storage.db import among
 from storage.loader_facts import FactWrite
 from storage.loader_sql import (
     LINK_KEY,
@@ -35,7 +36,6 @@ from storage.loader_sql import (
     FactKey,
     LoadError,
     Row,
-    among,
     guard_of,
     table,
     upsert,

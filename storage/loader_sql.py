@@ -11,15 +11,15 @@ SQLite's limit of bind variables (one multi-row INSERT holds rows x columns vari
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import ColumnElement, Connection, Table, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pulse.errors import FatalError, PulseError, RetriableError
+from storage.db import among as among  # re-exported: the loader's modules use it
 from storage.schema import Base
 from storage.upsert import DEFAULT_GUARD, UpsertResult, bulk_upsert
 
@@ -85,14 +85,6 @@ def upsert(
 ) -> UpsertResult:
     """A whole batch: one COPY merge on PostgreSQL, the split row path on SQLite."""
     return bulk_upsert(conn, target, rows, key, guard=guard, returning=returning)
-
-
-def among(conn: Connection, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
-    """`column` is one of `values`: a single array parameter on PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        array = bindparam(None, list(values), type_=ARRAY(column.type), unique=True)
-        return column == any_(array)
-    return column.in_(list(values))
 
 
 def uniform(target: Table, rows: Iterable[Mapping[str, Any]]) -> list[Row]:

@@ -13,12 +13,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import CursorResult, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from pulse.messages import partition_for
+from storage.db import among
 from storage.schema import ExtractCheckpoint, OutboxEntry, RawRecord, utcnow
 from storage.schema.base import UTCDateTime
 
@@ -231,10 +232,37 @@ def advance_watermarks(
     )
 
 
-def pending_outbox(session: Session, limit: int) -> list[tuple[OutboxEntry, RawRecord]]:
-    """The oldest unpublished outbox rows with their raw records, locked for this relay."""
+class PendingRecord(NamedTuple):
+    """An outbox row joined with its raw record: what the relay publishes."""
+
+    outbox_id: int
+    partition: int
+    raw_id: int
+    tenant_id: int
+    integration_id: int
+    job_run_id: int | None
+    entity: str
+    external_id: str
+    version: str
+    payload: dict[str, Any]
+
+
+def pending_outbox(session: Session, limit: int) -> list[PendingRecord]:
+    """The oldest unpublished outbox rows with their raw records, locked for this relay.
+    Plain rows, not ORM objects: building objects cost the relay a third of its time."""
     query = (
-        select(OutboxEntry, RawRecord)
+        select(
+            OutboxEntry.id,
+            OutboxEntry.partition,
+            RawRecord.id,
+            RawRecord.tenant_id,
+            RawRecord.integration_id,
+            RawRecord.job_run_id,
+            RawRecord.entity,
+            RawRecord.external_id,
+            RawRecord.version,
+            RawRecord.payload,
+        )
         .join(RawRecord, RawRecord.id == OutboxEntry.raw_id)
         .where(OutboxEntry.published_at.is_(None))
         .order_by(OutboxEntry.id)
@@ -242,15 +270,17 @@ def pending_outbox(session: Session, limit: int) -> list[tuple[OutboxEntry, RawR
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=OutboxEntry)
-    return [(o, r) for o, r in session.execute(query)]
+    return [PendingRecord(*row) for row in session.execute(query)]
 
 
 def mark_published(session: Session, outbox_ids: Sequence[int]) -> None:
     if outbox_ids:
         session.execute(
             update(OutboxEntry)
-            .where(OutboxEntry.id.in_(list(outbox_ids)))
-            .values(published_at=utcnow())
+            .where(among(session.connection(), OutboxEntry.id, outbox_ids))
+            .values(published_at=utcnow()),
+            # Matching the IN list against every loaded object cost a third of the relay's time.
+            execution_options={"synchronize_session": False},
         )
 
 
@@ -318,8 +348,12 @@ def mark_processed(session: Session, raw_ids: Sequence[int]) -> None:
     if raw_ids:
         session.execute(
             update(RawRecord)
-            .where(RawRecord.id.in_(list(raw_ids)), RawRecord.processed_at.is_(None))
-            .values(processed_at=utcnow())
+            .where(
+                among(session.connection(), RawRecord.id, raw_ids),
+                RawRecord.processed_at.is_(None),
+            )
+            .values(processed_at=utcnow()),
+            execution_options={"synchronize_session": False},
         )
 
 

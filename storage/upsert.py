@@ -10,7 +10,7 @@ so replays are harmless. Within one call, duplicate keys keep the row with the g
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,17 +51,14 @@ def _complete(table: Table, rows: Iterable[Mapping[str, Any]]) -> list[dict[str,
     rows = list(rows)
     if not rows:
         return []
-    defaults: dict[str, Any] = {}
-    for column in table.c:
-        default = column.default
-        if default is None or column.primary_key:
-            continue
-        if getattr(default, "is_scalar", False):
-            defaults[column.name] = default.arg  # type: ignore[attr-defined]
-        elif getattr(default, "is_callable", False):
-            defaults[column.name] = default.arg(None)  # type: ignore[attr-defined]
+    defaults = _python_defaults(table)
     names = sorted(set(defaults).union(*(r.keys() for r in rows)))
-    return [{c: r[c] if c in r else defaults.get(c) for c in names} for r in rows]
+    width = len(names)
+    # Rows that already hold every column (the rules emit complete rows) are only copied.
+    return [
+        dict(r) if len(r) == width else {c: r[c] if c in r else defaults.get(c) for c in names}
+        for r in rows
+    ]
 
 
 def _prepare(
@@ -181,6 +178,56 @@ def bulk_upsert(
             returned = [tuple(r) for r in cur.fetchall()]
             return UpsertResult(len(returned), returned)
         return UpsertResult(max(cur.rowcount, 0), [])
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], values: Sequence[Sequence[Any]]
+) -> int:
+    """Plain insert of rows known to be new (children whose parent's rows were just deleted or
+    whose parent was just created), given as value lists in `columns` order: COPY straight
+    into the table on PostgreSQL (no temp table, no conflict handling: this is the loader's
+    hottest path), executemany elsewhere. Python-side column defaults are filled for the
+    columns left out. Returns the rows inserted."""
+    if not values:
+        return 0
+    defaults = _python_defaults(table, exclude=columns)
+    names = [*columns, *defaults]
+    tail = list(defaults.values())
+    json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON)]
+    if conn.dialect.name != "postgresql":
+        conn.execute(
+            table.insert(), [dict(zip(names, [*row, *tail], strict=True)) for row in values]
+        )
+        return len(values)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+        pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, names))
+    )
+    with raw.cursor() as cur, cur.copy(statement) as copy:
+        for row in values:
+            out = [*row, *tail] if tail else row
+            if json_at:
+                out = list(out)
+                for i in json_at:
+                    if out[i] is not None:
+                        out[i] = json.dumps(out[i])
+            copy.write_row(out)
+    return len(values)
+
+
+def _python_defaults(table: Table, *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """SQLAlchemy-side column defaults (COPY bypasses them), evaluated once per call."""
+    defaults: dict[str, Any] = {}
+    for column in table.c:
+        default = column.default
+        if default is None or column.primary_key or column.name in exclude:
+            continue
+        if getattr(default, "is_scalar", False):
+            defaults[column.name] = default.arg  # type: ignore[attr-defined]
+        elif getattr(default, "is_callable", False):
+            defaults[column.name] = default.arg(None)  # type: ignore[attr-defined]
+    return defaults
 
 
 @dataclass(frozen=True, slots=True)

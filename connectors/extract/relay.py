@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pulse.messages import RecordBatch
 from storage import raw_store
 from storage.db import transaction
-from storage.schema import OutboxEntry, RawRecord
+from storage.raw_store import PendingRecord
 
 log = logging.getLogger(__name__)
 
@@ -25,41 +25,29 @@ log = logging.getLogger(__name__)
 BatchSink = Callable[[int, RecordBatch], None]
 
 
-def batches_of(
-    rows: Sequence[tuple[OutboxEntry, RawRecord]], batch_size: int
-) -> list[tuple[int, RecordBatch]]:
+def batches_of(rows: Sequence[PendingRecord], batch_size: int) -> list[tuple[int, RecordBatch]]:
     """Group rows into messages of one (tenant, integration, run, entity), at most batch_size
     records each, keeping outbox order within a group. Records carry their payload: transform
     then reads nothing from the database (see docs/decisions.md, "payload in the message")."""
-    groups: dict[tuple[int, int, int | None, str, int], list[RawRecord]] = defaultdict(list)
-    for entry, raw in rows:
+    groups: dict[tuple[int, int, int | None, str, int], list[PendingRecord]] = defaultdict(list)
+    for row in rows:
         groups[
-            (raw.tenant_id, raw.integration_id, raw.job_run_id, raw.entity, entry.partition)
-        ].append(raw)
+            (row.tenant_id, row.integration_id, row.job_run_id, row.entity, row.partition)
+        ].append(row)
     out: list[tuple[int, RecordBatch]] = []
-    for (tenant_id, integration_id, run_id, entity, partition), raws in groups.items():
-        for start in range(0, len(raws), batch_size):
-            chunk = raws[start : start + batch_size]
-            out.append(
-                (
-                    partition,
-                    RecordBatch(
-                        tenant_id=tenant_id,
-                        integration_id=integration_id,
-                        job_run_id=run_id,
-                        entity=entity,
-                        records=[
-                            {
-                                "raw_id": r.id,
-                                "external_id": r.external_id,
-                                "version": r.version,
-                                "payload": r.payload,
-                            }
-                            for r in chunk
-                        ],
-                    ),
-                )
-            )
+    for (tenant_id, integration_id, run_id, entity, partition), members in groups.items():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            records = [
+                {
+                    "raw_id": r.raw_id,
+                    "external_id": r.external_id,
+                    "version": r.version,
+                    "payload": r.payload,
+                }
+                for r in chunk
+            ]
+            out.append((partition, RecordBatch(tenant_id, integration_id, run_id, entity, records)))
     return out
 
 
@@ -73,7 +61,7 @@ def relay_once(
             return 0
         for partition, batch in batches_of(rows, batch_size):
             sink(partition, batch)
-        raw_store.mark_published(session, [entry.id for entry, _ in rows])
+        raw_store.mark_published(session, [row.outbox_id for row in rows])
         return len(rows)
 
 

@@ -33,7 +33,7 @@ from pulse.tenant_config import TenantConfig, WorkflowStep
 __all__ = ["Transition", "status_transitions", "transition_rows"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 12 object.__setattr__ calls
 class Transition:
     seq: int  # 1-based position in the item's timeline
     history_id: str | None
