@@ -11,7 +11,8 @@ record in the database, so the outbox sweeper sends it again: nothing is lost.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +24,8 @@ from dataflows.load import LoadStage, RequestVectors
 from dataflows.records import DeadItem, Record, unpack_batch
 from dataflows.tenant_configs import TenantConfigs
 from dataflows.transform_flow import transform_for_tenant
-from pulse.messages import RecordBatch
+from pulse.messages import RecordBatch, VectorizeRequest
+from pulse.settings import Settings
 from storage.db import transaction
 from storage.run_state import cancelled_runs
 
@@ -103,3 +105,30 @@ def process_batches(pipeline: EmbeddedPipeline, batches: Sequence[RecordBatch]) 
     for batch in batches:
         pipeline.accept(0, batch)
     return pipeline.process_pending()
+
+
+@contextmanager
+def embedded_vectorizer(
+    factory: sessionmaker[Session], settings: Settings
+) -> Iterator[RequestVectors]:
+    """The embedded pipeline's vectorize step: requests are embedded in-process (local model or
+    the tenant's embedding integration) into Qdrant at QDRANT_URL or local QDRANT_PATH."""
+    from dataflows.vectorize import LocalEmbedder, TenantEmbedders, open_store, vectorize_facts
+    from storage.crypto import cipher_for
+
+    embedders = TenantEmbedders(
+        factory,
+        cipher_for(settings),
+        provider=settings.embedding_provider,
+        local=LocalEmbedder(),
+    )
+    store = open_store(settings)
+
+    def vectorize(requests: Sequence[VectorizeRequest]) -> None:
+        vectorize_facts(factory, embedders, store, requests)
+
+    try:
+        yield vectorize
+    finally:
+        store.close()
+        embedders.close()

@@ -46,6 +46,27 @@ class Settings(BaseSettings):
     etl_queue_enabled: bool = True
     etl_partitions: int = Field(default=16, ge=1, le=1024)
     etl_batch_max_delay_ms: int = Field(default=1000, ge=10, le=60_000)
+    etl_stall_seconds: int = Field(
+        default=1800,
+        ge=5,
+        le=7 * 86_400,
+        description="Watchdog: a run with no progress for this long fails, naming its stage.",
+    )
+    scheduler_tick_ms: int = Field(default=500, ge=50, le=60_000)
+    progress_interval_ms: int = Field(
+        default=250, ge=50, le=60_000, description="Least time between progress events of a run."
+    )
+    health_port: int | None = Field(
+        default=None, ge=0, le=65_535, description="Port of a worker's /healthz, /readyz, /metrics."
+    )
+    embedding_provider: Literal["auto", "local", "openai"] = Field(
+        default="auto",
+        description="auto: a tenant's embedding integration when it has one, else the local model.",
+    )
+    vectorize_batch_size: int = Field(default=64, ge=1, le=2048)
+    vectorize_prefetch: int = Field(default=64, ge=1, le=10_000)
+    vectorize_max_delay_ms: int = Field(default=200, ge=0, le=60_000)
+    qdrant_api_key: SecretStr | None = Field(default=None, description="Qdrant server API key.")
     encryption_key: SecretStr | None = Field(
         default=None, description="Fernet key for integration credentials (44 url-safe chars)."
     )

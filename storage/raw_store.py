@@ -440,7 +440,9 @@ def queue_replay(
                 literal(partition_for(tenant_id, partitions)),
                 literal(now, UTCDateTime()),
             ).where(RawRecord.id.in_(select(chosen.c.raw_id))),
-        )
+        ),
+        # psycopg reports no rowcount for INSERT ... SELECT unless SQLAlchemy keeps it.
+        execution_options={"preserve_rowcount": True},
     )
     session.execute(
         update(RawRecord).where(RawRecord.id.in_(select(chosen.c.raw_id))).values(processed_at=None)

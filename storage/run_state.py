@@ -1,24 +1,31 @@
 """Run bookkeeping for the workers (extract, dataflows, vectorize). These functions act on a
 run by id: the run row carries its tenant, and nothing here is reachable from a request. The
-tenant-facing reads and the atomic start live in `storage.repositories.jobs`."""
+tenant-facing reads, the atomic start and the admin's flips (pause, resume, cancel) live in
+`storage.repositories.jobs`.
+
+A paused job keeps its state through whatever its run does next: a run that fails, is
+cancelled or succeeds while its job is paused leaves the job paused (`_release_job`)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from storage.schema import DeadLetter, Integration, Job, JobRun, utcnow
 
 TERMINAL_RUN_STATES = ("succeeded", "failed", "cancelled")
+# A run in one of these states must not fetch another page.
+_STOP_STATES = (*TERMINAL_RUN_STATES, "paused")
 
 
 def claim_run(session: Session, run_id: int) -> JobRun | None:
-    """Move a queued, rate-limited or interrupted run to running; None when it is finished."""
+    """Move a queued, rate-limited or interrupted run to running; None when it does not exist.
+    A finished or paused run is returned as it is: the caller stops at its first check."""
     run = session.get(JobRun, run_id, with_for_update=True)
-    if run is None or run.state in TERMINAL_RUN_STATES:
+    if run is None or run.state in _STOP_STATES:
         return run
     now = utcnow()
     run.state = "running"
@@ -31,11 +38,21 @@ def claim_run(session: Session, run_id: int) -> JobRun | None:
 
 
 def cancel_requested(session: Session, run_id: int) -> bool:
-    return session.scalar(select(JobRun.cancel_requested_at).where(JobRun.id == run_id)) is not None
+    """Whether the extract must stop before its next page: a cancel was requested, the admin
+    paused the run, or the run already ended (the watchdog failed it). The extract then calls
+    `cancel_run`, which cancels only a requested cancel and leaves a paused run resumable."""
+    row = session.execute(
+        select(JobRun.cancel_requested_at, JobRun.state).where(JobRun.id == run_id)
+    ).first()
+    if row is None:
+        return True
+    return row.cancel_requested_at is not None or row.state in _STOP_STATES
 
 
 def add_extracted(session: Session, run_id: int, stored: int, requests: int) -> None:
-    """Counted in the transaction that commits the page, so a count is never ahead of rows."""
+    """Counted in the transaction that commits the page, so a count is never ahead of rows.
+    A page committed means the run is running: a pause and resume that came and went before
+    the worker noticed leave it running on (its duplicate request is dropped)."""
     session.execute(
         update(JobRun)
         .where(JobRun.id == run_id)
@@ -43,30 +60,40 @@ def add_extracted(session: Session, run_id: int, stored: int, requests: int) -> 
             extracted=JobRun.extracted + stored,
             requests=JobRun.requests + requests,
             heartbeat_at=utcnow(),
+            state=case((JobRun.state == "queued", "running"), else_=JobRun.state),
         )
     )
 
 
 def mark_rate_limited(session: Session, run_id: int, until: datetime, reason: str) -> None:
-    run = session.get(JobRun, run_id)
+    """The run waits for the credential's budget; the scheduler re-queues it at `until`. A run
+    that was paused or ended meanwhile keeps that state (only the wait is noted)."""
+    run = session.get(JobRun, run_id, with_for_update=True)
     if run is None:
         return
-    run.state = "rate_limited"
     run.rate_limited_until = until
     run.error = reason
+    if run.state in _STOP_STATES:
+        return
+    run.state = "rate_limited"
     session.execute(
         update(Job)
-        .where(Job.id == run.job_id)
+        .where(Job.id == run.job_id, Job.state != "paused")
         .values(state="rate_limited", rate_limited_until=until, next_run_at=until)
     )
 
 
 def finish_extract(session: Session, run_id: int, watermark: datetime) -> None:
-    """Every stream of the run is complete: the job's watermark moves to the run's start."""
+    """Every stream of the run is complete: the job's watermark moves to the run's start. A
+    pause that arrived with the last page has nothing left to pause: the later stages go on
+    (the job itself stays paused)."""
     run = session.get(JobRun, run_id)
     if run is None:
         return
     run.stage = "transform"
+    run.heartbeat_at = utcnow()
+    if run.state == "paused":
+        run.state = "running"
     session.execute(
         update(Job)
         .where(Job.id == run.job_id)
@@ -79,31 +106,46 @@ def fail_run(
 ) -> None:
     """A failed run: the job retries after its retry interval until `max_retries` consecutive
     failures, then stays failed with the error shown."""
-    run = session.get(JobRun, run_id)
-    if run is None:
-        return
+    run = session.get(JobRun, run_id, with_for_update=True, populate_existing=True)
+    if run is None or run.state in TERMINAL_RUN_STATES:
+        return  # already ended (e.g. the watchdog failed it first): one failure, counted once
     now = utcnow()
     run.state, run.error, run.finished_at = "failed", error, now
     job = session.get(Job, run.job_id)
-    if job is None:
-        return
+    if job is None or job.last_run_id not in (None, run.id):
+        return  # an older run; the job has moved on
     job.consecutive_failures = (job.consecutive_failures or 0) + 1
     job.last_error = error
     if final or job.consecutive_failures > max_retries:
-        job.state, job.next_run_at = "failed", None
+        _release_job(job, "failed", None)
     else:
-        job.state = "ready"
-        job.next_run_at = now + timedelta(seconds=job.retry_interval_seconds)
+        _release_job(job, "ready", now + timedelta(seconds=job.retry_interval_seconds))
 
 
 def cancel_run(session: Session, run_id: int) -> None:
-    run = session.get(JobRun, run_id)
+    """Stop the run for good. Called by the extract when `cancel_requested` said stop: a run
+    the admin paused (with no cancel request) stays paused instead, keeping its checkpoints
+    for `resume`."""
+    run = session.get(JobRun, run_id, with_for_update=True, populate_existing=True)
     if run is None or run.state in TERMINAL_RUN_STATES:
+        return
+    if run.state == "paused" and run.cancel_requested_at is None:
         return
     now = utcnow()
     run.state, run.finished_at = "cancelled", now
     run.cancel_requested_at = run.cancel_requested_at or now
-    session.execute(update(Job).where(Job.id == run.job_id).values(state="ready"))
+    job = session.get(Job, run.job_id)
+    if job is not None and job.last_run_id in (None, run.id):
+        # Not straight back to the scheduler: a cancelled run waits for the next interval.
+        _release_job(job, "ready", now + timedelta(seconds=job.schedule_interval_seconds))
+
+
+def _release_job(job: Job, state: str, next_run_at: datetime | None) -> None:
+    """The job's run ended: the job takes `state`, unless the admin paused it meanwhile."""
+    job.next_run_at = next_run_at
+    job.rate_limited_until = None
+    if job.state != "paused":
+        job.state = state
 
 
 def integration_of(session: Session, run: JobRun) -> Integration:
@@ -158,17 +200,18 @@ def record_dead_letter(
 
 def succeed_run(session: Session, run_id: int) -> None:
     """Every stage has processed what the previous one produced: the run is over and the job
-    waits for its next scheduled time."""
-    run = session.get(JobRun, run_id)
+    waits for its next scheduled time. The row is re-read under lock, so a cancel that
+    arrived a moment ago wins over a completion computed from older data."""
+    run = session.get(JobRun, run_id, with_for_update=True, populate_existing=True)
     if run is None or run.state in TERMINAL_RUN_STATES:
         return
     now = utcnow()
     run.state, run.stage, run.finished_at = "succeeded", None, now
     job = session.get(Job, run.job_id)
-    if job is not None and job.state == "running":
-        job.state = "ready"
-        job.next_run_at = now + timedelta(seconds=job.schedule_interval_seconds)
+    if job is not None and job.last_run_id in (None, run.id):
         job.consecutive_failures = 0
+        job.last_error = None
+        _release_job(job, "ready", now + timedelta(seconds=job.schedule_interval_seconds))
 
 
 def dead_letter_exists(session: Session, *, stage: str, error: str, message: str) -> bool:
@@ -193,3 +236,19 @@ def cancelled_runs(session: Session, run_ids: Collection[int]) -> set[int]:
         )
     )
     return set(rows)
+
+
+def reopen_failed_run(session: Session, run_id: int) -> bool:
+    """Give a failed run another go from its checkpoints (requeueing its dead-lettered
+    extract request): back to queued, its job running again. Only while the run is still its
+    job's latest and the job is not running anything else; False otherwise."""
+    run = session.get(JobRun, run_id, with_for_update=True, populate_existing=True)
+    if run is None or run.state != "failed":
+        return False
+    job = session.get(Job, run.job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.last_run_id != run.id or job.state not in ("ready", "failed"):
+        return False
+    now = utcnow()
+    run.state, run.finished_at, run.heartbeat_at = "queued", None, now
+    job.state, job.next_run_at = "running", None
+    return True

@@ -6,11 +6,22 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pulse.cli import admin, db, flow, health, simulator, workers
+from pulse.cli import (
+    admin,
+    db,
+    flow,
+    health,
+    jobs,
+    replay,
+    simulator,
+    vectorize,
+    web,
+    workers,
+)
 from pulse.errors import PulseError
 from pulse.settings import configure_logging, load_settings
 
-_GROUPS = (db, admin, simulator, workers, flow, health)
+_GROUPS = (db, admin, simulator, workers, flow, replay, vectorize, jobs, web, health)
 
 
 def build_parser() -> argparse.ArgumentParser:

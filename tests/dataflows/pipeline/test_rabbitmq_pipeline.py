@@ -1,22 +1,25 @@
-"""The production path end to end: simulator → extract (raw store + outbox) → relay to the
-etl.raw streams → `pulse flow transform` → etl.load streams → `pulse flow load` → PostgreSQL,
-for two tenants, with real processes, RabbitMQ and PostgreSQL; a poison message on the way ends
-in dead_letters and the dead-letter queue while everything else loads."""
+"""The production path end to end, for two tenants, with real processes, RabbitMQ and
+PostgreSQL: simulator → extract (raw store + outbox) → relay to the etl.raw streams →
+`pulse flow transform` → etl.load streams → `pulse flow load` → PostgreSQL → etl.vectorize →
+vectorize worker → Qdrant (local mode). A poison message on the way ends in dead_letters and
+the dead-letter queue while everything else loads; no row or vector crosses tenants."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from qdrant_client import QdrantClient
 from sqlalchemy import Engine, func, select
 
 from connectors.extract.relay import relay_once
 from connectors.extract.service import StreamPublisher
 from connectors.simulator import SimulatorServer, config_for
-from dataflows.rabbitmq import ConfirmedPublisher, Topology, connect
+from dataflows.rabbitmq import VECTORIZE_QUEUE, ConfirmedPublisher, Topology, connect
+from dataflows.vectorize import LocalEmbedder, QdrantStore, VectorizeWorker, search
 from pulse.messages import partition_for
 from storage.db import session_factory
-from storage.schema import DeadLetter, PullRequest, RawRecord, WorkItem
+from storage.schema import DeadLetter, PullRequest, RawRecord, VectorPoint, WorkItem
 from tests.connectors.extract.env import make_tenant, runner, start_run
 from tests.dataflows.pipeline.processes import pulse_env, run_pulse
 
@@ -96,6 +99,30 @@ def test_two_tenants_flow_through_rabbitmq_into_postgresql(
     assert "not JSON" in dead[0].error
     assert dead[0].message == "{truncated"
     assert _queue_depth(vhost_url, "etl.dead.raw") == 1
+
+    # Vectorize: the load stage's requests, through the quorum queue, into local Qdrant.
+    requests = _queue_depth(vhost_url, VECTORIZE_QUEUE)
+    assert requests > 0
+    embedder = LocalEmbedder(batch_size=32)
+    store = QdrantStore(QdrantClient(path=str(tmp_path / "qdrant")))
+    try:
+        worker = VectorizeWorker(
+            factory,
+            embedder,
+            store,
+            rabbitmq_url=vhost_url,
+            topology=Topology(PARTITIONS, 3),
+            name="vectorize-test",
+        )
+        worker.serve(max_settled=requests)
+        points = _counts(pg_engine, VectorPoint)
+        for site, tenant in tenants.items():
+            assert points[tenant.id] == sum(truth[site]), site
+            hits = search(store, embedder, tenant.id, "pull request review", limit=20)
+            assert hits
+            assert {hit.integration_id for hit in hits} <= {tenant.jira_id, tenant.github_id}
+    finally:
+        store.close()
 
 
 def _queue_depth(url: str, queue: str) -> int:

@@ -1,0 +1,31 @@
+"""`pulse web` is registered and its options parse (the group list is easy to lose in a merge)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from pulse.cli import build_parser
+from pulse.cli.web import _listening_socket
+from pulse.errors import ConfigurationError
+
+
+def test_pulse_web_is_a_command() -> None:
+    args = build_parser().parse_args(
+        ["web", "--port", "8123", "--workers", "2", "--public-origin", "https://pulse.example"]
+    )
+    assert (args.port, args.workers, args.public_origin) == (8123, 2, "https://pulse.example")
+    assert args.insecure_cookies is False
+
+
+def test_the_shared_socket_says_tcp_so_responses_are_not_delayed() -> None:
+    sock = _listening_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only then
+        taken = sock.getsockname()[1]
+        sock.listen()
+        with pytest.raises(ConfigurationError, match=f"cannot listen on 127.0.0.1:{taken}"):
+            _listening_socket("127.0.0.1", taken)
+    finally:
+        sock.close()

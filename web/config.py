@@ -1,0 +1,27 @@
+"""Web-process options that are not product settings: cookie and session lifetimes, the public
+origin the CSRF check compares against, and live-progress limits. Built once by `pulse web`
+(or a test) and passed to `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    # The JWT and its session row expire after this much inactivity; activity slides both.
+    session_idle: timedelta = timedelta(minutes=30)
+    # However active, a session ends this long after login (the user logs in again).
+    session_max: timedelta = timedelta(hours=12)
+    # Re-issue the cookie (and extend the row) at most this often, so reads stay read-only.
+    refresh_after: timedelta = timedelta(minutes=1)
+    # `Secure` cookies; browsers accept them on http://localhost and http://127.0.0.1 too.
+    cookie_secure: bool = True
+    # e.g. "https://pulse.example.com"; None accepts the origin the request was sent to.
+    public_origin: str | None = None
+    # Live progress: events buffered per SSE client before it is dropped (it reconnects).
+    client_queue_size: int = 64
+    sse_ping_seconds: int = 15
+    # Coalescing: at most one update per job and client in this many seconds.
+    progress_min_interval: float = 0.25

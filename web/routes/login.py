@@ -1,0 +1,172 @@
+"""Log in and log out. These are the only routes without a principal: the login form is
+protected against CSRF by a nonce cookie set when the form is shown (login CSRF), and a login
+creates the server-side session row the cookie's JWT names."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from storage.repositories import sessions, users
+from storage.schema import utcnow
+from web.auth import LOGIN_COOKIE, SESSION_COOKIE, session_principal
+from web.routing import RouteTable
+from web.services import WebServices
+from web.templating import PageResponse
+
+table = RouteTable()
+HOME = "/jobs"
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site: never `//evil.example` or `https://...` (open redirect)."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return HOME
+
+
+def _redirect(request: Request, target: str) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, 303)
+
+
+def _login_page(
+    web: WebServices,
+    request: Request,
+    *,
+    nonce: str,
+    next_url: str,
+    email: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "request": request,
+        "user": None,
+        "csrf_token": web.codec.csrf_token(nonce),
+        "next": next_url,
+        "email": email,
+        "error": error,
+        "partial": False,
+    }
+    response = PageResponse(
+        "login.html", context, web.templates.render("login.html", context), status_code=status
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=3600,
+        httponly=True,
+        secure=web.config.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+async def login_form(request: Request) -> Response:
+    web: WebServices = request.app.state.web
+    next_url = _safe_next(request.query_params.get("next"))
+
+    def signed_in() -> bool:
+        with web.factory() as db:
+            return session_principal(db, web.codec, request, utcnow(), web.config) is not None
+
+    stale = False
+    if request.cookies.get(SESSION_COOKIE):
+        if await run_in_threadpool(signed_in) is True:
+            return RedirectResponse(next_url, 303)
+        stale = True
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = _login_page(web, request, nonce=nonce, next_url=next_url)
+    if stale:  # a revoked or expired session's cookie: forget it
+        web.codec.clear_cookie(response)
+    return response
+
+
+async def login(request: Request) -> Response:
+    web: WebServices = request.app.state.web
+    async with request.form(max_files=0, max_fields=10) as submitted:
+        form = FormData(submitted.multi_items())
+    email = str(form.get("email") or "").strip()
+    password = str(form.get("password") or "")
+    next_url = _safe_next(str(form.get("next") or ""))
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    if not email or not password:
+        return _login_page(
+            web,
+            request,
+            nonce=nonce,
+            next_url=next_url,
+            email=email,
+            error="Enter your email and password.",
+            status=422,
+        )
+
+    def sign_in() -> str | None:
+        with web.factory() as db, db.begin():
+            user = users.authenticate(db, email, password)
+            if user is None:
+                return None
+            now = utcnow()
+            row = sessions.create_session(
+                db,
+                user.tenant_id,
+                user.id,
+                lifetime=web.config.session_idle,
+                user_agent=request.headers.get("user-agent"),
+                ip_address=request.client.host if request.client else None,
+            )
+            return web.codec.issue(row.id, user.id, user.tenant_id, now)
+
+    token = await run_in_threadpool(sign_in)
+    if token is None:
+        return _login_page(
+            web,
+            request,
+            nonce=nonce,
+            next_url=next_url,
+            email=email,
+            error="Email or password is wrong, or the account is deactivated.",
+            status=422,
+        )
+    response = _redirect(request, next_url)
+    web.codec.set_cookie(response, token)
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    web: WebServices = request.app.state.web
+    claims = web.codec.read(request.cookies.get(SESSION_COOKIE), verify_exp=False)
+
+    def revoke() -> None:
+        assert claims is not None
+        with web.factory() as db, db.begin():
+            sessions.revoke_session(db, claims.session_id)
+
+    if claims is not None:
+        await run_in_threadpool(revoke)
+    response = _redirect(request, "/login")
+    web.codec.clear_cookie(response)
+    return response
+
+
+async def home(_request: Request) -> Response:
+    return RedirectResponse(HOME, 303)
+
+
+table.routes.extend(
+    [
+        Route("/", home, methods=["GET"]),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]
+)
