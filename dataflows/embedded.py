@@ -101,12 +101,6 @@ class EmbeddedPipeline:
             return cancelled_runs(session, runs)
 
 
-def process_batches(pipeline: EmbeddedPipeline, batches: Sequence[RecordBatch]) -> PipelineCounts:
-    for batch in batches:
-        pipeline.accept(0, batch)
-    return pipeline.process_pending()
-
-
 @contextmanager
 def embedded_vectorizer(
     factory: sessionmaker[Session], settings: Settings

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +43,6 @@ class LoadCounts:
     written: int = 0
     dead: int = 0
     vectorize_requests: int = 0
-    loaded_by_run: dict[int, int] = field(default_factory=dict)
 
 
 class LoadStage:
@@ -103,7 +102,6 @@ class LoadStage:
                     raise
                 time.sleep(self._backoff * 2**attempt)
         counts.written += result.total_written
-        counts.loaded_by_run.update(result.loaded)
         return result.changed
 
     def _dead_letter(self, message: LoadMessage, exc: LoadError, counts: LoadCounts) -> None:

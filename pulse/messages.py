@@ -42,17 +42,6 @@ def version_micros(version: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class RawRecordRef:
-    """One raw record travelling from extract to transform."""
-
-    raw_id: int
-    entity: str
-    external_id: str
-    version: str
-    payload: dict[str, Any] | None = None  # None: read it from raw_records by raw_id
-
-
-@dataclass(frozen=True, slots=True)
 class RecordBatch:
     tenant_id: int
     integration_id: int

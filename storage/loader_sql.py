@@ -19,7 +19,6 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pulse.errors import FatalError, PulseError, RetriableError
-from storage.db import among as among  # re-exported: the loader's modules use it
 from storage.schema import Base
 from storage.upsert import DEFAULT_GUARD, UpsertResult, bulk_upsert
 

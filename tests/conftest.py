@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -78,12 +79,24 @@ def any_engine(request: pytest.FixtureRequest) -> Engine:
 RABBIT_HOST = os.environ.get("PULSE_TEST_RABBIT_HOST", "127.0.0.1:5672")
 
 
-def _rabbitmqctl(*args: str) -> None:
+def rabbitmqctl(*args: str) -> None:
     import subprocess
 
     result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True)
     if result.returncode != 0:
         pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}", pytrace=False)
+
+
+@contextmanager
+def throwaway_vhost(prefix: str) -> Iterator[str]:
+    """A RabbitMQ virtual host, deleted afterwards; yields its AMQP URL."""
+    vhost = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture(scope="session")
@@ -93,13 +106,9 @@ def rabbit_url() -> Iterator[str]:
     import pika
     from pika.exceptions import AMQPError
 
-    vhost = f"pulse_test_{os.getpid()}_{secrets.token_hex(3)}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    url = f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
-    try:
-        pika.BlockingConnection(pika.URLParameters(url)).close()
-    except AMQPError as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {RABBIT_HOST}: {exc!r}", pytrace=False)
-    yield url
-    _rabbitmqctl("delete_vhost", vhost)
+    with throwaway_vhost("pulse_test") as url:
+        try:
+            pika.BlockingConnection(pika.URLParameters(url)).close()
+        except AMQPError as exc:
+            pytest.fail(f"RabbitMQ is not reachable at {RABBIT_HOST}: {exc!r}", pytrace=False)
+        yield url

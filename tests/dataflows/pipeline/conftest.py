@@ -3,25 +3,14 @@ so a test must not see the streams of the one before it."""
 
 from __future__ import annotations
 
-import secrets
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import RABBIT_HOST
-
-
-def _rabbitmqctl(*args: str) -> None:
-    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}", pytrace=False)
+from tests.conftest import throwaway_vhost
 
 
 @pytest.fixture
-def vhost_url(rabbit_url: str) -> Iterator[str]:
-    vhost = f"pulse_flow_{secrets.token_hex(4)}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
-    _rabbitmqctl("delete_vhost", vhost)
+def vhost_url(rabbit_url: str) -> Iterator[str]:  # rabbit_url: fails early when RabbitMQ is down
+    with throwaway_vhost("pulse_flow") as url:
+        yield url
