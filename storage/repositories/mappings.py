@@ -140,16 +140,30 @@ def update_hierarchy(
     return row
 
 
-def hierarchy_usage(session: Session, tenant_id: int, hierarchy_id: int) -> int:
-    """How many type mappings point at this level (a delete must move them first)."""
+def _references(session: Session, column: Any, tenant_id: int, ident: int) -> int:
+    """How many of the tenant's mappings point at `ident` through `column` (e.g.
+    `WitMapping.hierarchy_id`): a level or step in use must have them moved before it goes."""
+    model = column.class_
     return int(
         session.scalar(
             select(func.count())
-            .select_from(WitMapping)
-            .where(WitMapping.tenant_id == tenant_id, WitMapping.hierarchy_id == hierarchy_id)
+            .select_from(model)
+            .where(model.tenant_id == tenant_id, column == ident)
         )
         or 0
     )
+
+
+def _move_references(session: Session, column: Any, tenant_id: int, old: int, new: int) -> None:
+    model = column.class_
+    session.execute(
+        update(model).where(model.tenant_id == tenant_id, column == old).values({column.key: new})
+    )
+
+
+def hierarchy_usage(session: Session, tenant_id: int, hierarchy_id: int) -> int:
+    """How many type mappings point at this level (a delete must move them first)."""
+    return _references(session, WitMapping.hierarchy_id, tenant_id, hierarchy_id)
 
 
 def delete_hierarchy(
@@ -173,11 +187,7 @@ def delete_hierarchy(
         target = get_hierarchy(session, tenant_id, move_to)
         if target is None:
             raise EditError("choose one of the hierarchy levels", field="move_to")
-        session.execute(
-            update(WitMapping)
-            .where(WitMapping.tenant_id == tenant_id, WitMapping.hierarchy_id == hierarchy_id)
-            .values(hierarchy_id=target.id)
-        )
+        _move_references(session, WitMapping.hierarchy_id, tenant_id, hierarchy_id, target.id)
     session.delete(row)
     session.flush()
     bump_config_version(session, tenant_id)
@@ -461,14 +471,8 @@ def set_commitment_point(session: Session, tenant_id: int, step_id: int) -> Work
 
 
 def step_usage(session: Session, tenant_id: int, step_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(StatusMapping)
-            .where(StatusMapping.tenant_id == tenant_id, StatusMapping.workflow_id == step_id)
-        )
-        or 0
-    )
+    """How many status mappings point at this step (a delete must move them first)."""
+    return _references(session, StatusMapping.workflow_id, tenant_id, step_id)
 
 
 def delete_step(
@@ -493,11 +497,7 @@ def delete_step(
         target = get_step(session, tenant_id, move_to)
         if target is None or target.id == row.id:
             raise EditError("choose another step", field="move_to")
-        session.execute(
-            update(StatusMapping)
-            .where(StatusMapping.tenant_id == tenant_id, StatusMapping.workflow_id == row.id)
-            .values(workflow_id=target.id)
-        )
+        _move_references(session, StatusMapping.workflow_id, tenant_id, row.id, target.id)
     scope = row.integration_id
     session.delete(row)
     session.flush()
