@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -590,6 +590,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shard-issues", type=int, default=40_000, help="issues of the shard-speedup runs"
     )
+    add_dataflow_options(parser)
+    return run_bench(parser.parse_args(argv), bench)
+
+
+def add_dataflow_options(parser: argparse.ArgumentParser) -> None:
+    """Options every benchmark that runs the dataflow processes shares (replay.py too)."""
     parser.add_argument(
         "--analyze-every",
         type=float,
@@ -606,7 +612,12 @@ def main(argv: list[str] | None = None) -> int:
         help="environment of the dataflow processes, e.g. ETL_BATCH_SIZE=200 (repeatable)",
     )
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL maintenance database")
-    args = parser.parse_args(argv)
+
+
+def run_bench(
+    args: argparse.Namespace, bench: Callable[[argparse.Namespace, str, Path], dict[str, Any]]
+) -> int:
+    """Run `bench` in a throwaway database and work directory; print its one JSON line."""
     signal.signal(signal.SIGTERM, on_sigterm)
     started = time.monotonic()
     load_before = os.getloadavg()[0]

@@ -15,11 +15,7 @@ stderr; one JSON line to stdout.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,17 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the synthetic issues live with the pipeline tests
 
 from pipeline import (  # noqa: E402 - bench/pipeline.py
-    ADMIN_URL,
+    add_dataflow_options,
     flow_env,
     generate,
-    on_sigterm,
     peak_rss,
     progress,
     query_one,
     restarts_of,
+    run_bench,
     run_pipeline,
     running_shards,
-    throwaway_database,
     throwaway_vhost,
     wait_processed,
 )
@@ -165,34 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--unchanged", action="store_true", help="replay without a mapping change first"
     )
-    parser.add_argument(
-        "--analyze-every",
-        type=float,
-        default=15.0,
-        metavar="SECONDS",
-        help="ANALYZE the pipeline's tables this often, as autovacuum would (0: never)",
-    )
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="environment of the dataflow processes, e.g. ETL_BATCH_SIZE=200 (repeatable)",
-    )
-    parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL maintenance database")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    started = time.monotonic()
-    load_before = os.getloadavg()[0]
-    with (
-        tempfile.TemporaryDirectory(prefix="pulse-bench-") as work,
-        throwaway_database(args.admin_url) as url,
-    ):
-        figures = bench(args, url, Path(work))
-    figures["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    figures["total_seconds"] = round(time.monotonic() - started, 1)
-    print(json.dumps(figures), flush=True)
-    return 0
+    add_dataflow_options(parser)
+    return run_bench(parser.parse_args(argv), bench)
 
 
 if __name__ == "__main__":
