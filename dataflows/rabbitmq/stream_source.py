@@ -6,16 +6,18 @@ acked "for real" (stream acks only grant credit to the broker) and nothing is lo
 
 How a partition reads (why, in short):
 
-* one pika `BlockingConnection` per partition: pika is not thread-safe, and a partition must
-  never share a socket with another one that Bytewax may schedule differently;
-* `basic.qos(prefetch)` is mandatory on streams (406 without it), and is what bounds the
-  messages sitting in our buffers;
-* `next_batch` never blocks: it only processes what the socket already holds
-  (`process_data_events(time_limit=0)`), drains up to `max_batch` messages per call (small
-  batches starve partitions, Bytewax #556) and lets `next_awake` pace an idle partition;
-* acks are credit, sent with `multiple=True` at most once per delivery tag (a second ack of the
-  same tag closes the channel); `nack`/`reject` would close the whole connection with 540, so a
-  poison body is passed on untouched and the dataflow diverts it in code;
+* one pika connection per partition, owned by a reader thread (`stream_reader`) that services
+  the socket all the time, so the broker is never blocked behind a busy epoch;
+* `basic.qos(prefetch)` is mandatory on streams (406 without it); credit goes back only for what
+  the partition has taken, so `prefetch` messages is all that waits in memory (raw messages
+  carry 100 payloads, about 2 MB: hence a small default);
+* `next_batch` never blocks: it pops up to `max_batch` delivered messages or `max_batch_bytes`
+  of bodies, whichever comes first (small batches starve partitions, Bytewax #556; but what one
+  call returns belongs to the current epoch, so a call returning seconds of work would hold
+  back the snapshot that makes progress survive a crash), and lets `next_awake` pace an idle
+  partition;
+* `nack`/`reject` would close the whole connection with 540, so a poison body is passed on
+  untouched and the dataflow diverts it in code;
 * a lost connection is raised as `RetriableError`: Bytewax stops, and the restarted dataflow
   resumes from the last committed offset, which is simpler and safer than reconnecting in place.
 """
@@ -23,37 +25,26 @@ How a partition reads (why, in short):
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
 
-import pika
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from pika.exceptions import AMQPError, ChannelClosedByBroker
 
-from dataflows.rabbitmq.publisher import connect
+from dataflows.rabbitmq.stream_reader import StreamMessage, StreamReader
 from dataflows.rabbitmq.topology import Topology
-from pulse.errors import ConfigurationError, FatalError, RetriableError
+from pulse.errors import ConfigurationError
+
+__all__ = ["StreamMessage", "StreamPartition", "StreamSource", "partition_of", "shard_partitions"]
 
 log = logging.getLogger(__name__)
 
-PRECONDITION_FAILED = 406
-DEFAULT_PREFETCH = 2000
+DEFAULT_PREFETCH = 32
 DEFAULT_MAX_BATCH = 5000
+DEFAULT_MAX_BATCH_BYTES = 1_000_000
 DEFAULT_IDLE_WAIT = timedelta(milliseconds=20)
 StartOffset = int | str  # a number, or "first" / "last" / "next" as the broker understands them
-
-
-@dataclass(frozen=True, slots=True)
-class StreamMessage:
-    """One stream message, unparsed: the dataflow decides what a bad body means."""
-
-    partition: int
-    offset: int
-    body: bytes
 
 
 def shard_partitions(partitions: int, shard: int, shards: int) -> list[int]:
@@ -87,18 +78,20 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
         *,
         prefetch: int = DEFAULT_PREFETCH,
         max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         idle_wait: timedelta = DEFAULT_IDLE_WAIT,
         start: StartOffset = "first",
         stop_at_idle: float | None = None,
     ) -> None:
         if not queues:
             raise ConfigurationError("a stream source needs at least one stream")
-        if prefetch < 1 or max_batch < 1:
-            raise ConfigurationError("prefetch and max_batch must be positive")
+        if prefetch < 1 or max_batch < 1 or max_batch_bytes < 1:
+            raise ConfigurationError("prefetch, max_batch and max_batch_bytes must be positive")
         self._partitions = {queue: partition_of(queue) for queue in queues}
         self._url = url
         self._prefetch = prefetch
         self._max_batch = max_batch
+        self._max_batch_bytes = max_batch_bytes
         self._idle_wait = idle_wait
         self._start = start
         self._stop_at_idle = stop_at_idle
@@ -123,6 +116,7 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
             name=f"{step_id}:{for_part}",
             prefetch=self._prefetch,
             max_batch=self._max_batch,
+            max_batch_bytes=self._max_batch_bytes,
             idle_wait=self._idle_wait,
             start=self._start,
             stop_at_idle=self._stop_at_idle,
@@ -130,7 +124,8 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
 
 
 class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
-    """One stream read from `resume_state` (the next offset), or from `start` without state."""
+    """One stream read from `resume_state` (the next offset), or from `start` without state.
+    A `StreamReader` thread services the socket; this side only pops what it delivered."""
 
     def __init__(
         self,
@@ -142,135 +137,51 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
         name: str,
         prefetch: int = DEFAULT_PREFETCH,
         max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         idle_wait: timedelta = DEFAULT_IDLE_WAIT,
         start: StartOffset = "first",
         stop_at_idle: float | None = None,
     ) -> None:
-        self._queue = queue
-        self._partition = partition
         self._max_batch = max_batch
+        self._max_batch_bytes = max_batch_bytes
         self._idle_wait = idle_wait
         self._stop_at_idle = stop_at_idle
-        # Next offset to emit (the snapshot) and lowest offset still accepted from the broker;
-        # they differ while received messages wait in the buffer.
-        self._next: int | None = resume_state
-        self._expect: int = resume_state or 0
-        self._offset_known = resume_state is not None  # False: "first" may start anywhere
-        self._buffer: deque[StreamMessage] = deque()
-        self._last_tag = 0
-        self._acked_tag = 0
-        self._ack_every = max(prefetch // 2, 1)
+        self._next: int | None = resume_state  # the next offset to emit: the snapshot
         self._idle_since = monotonic()
-        self._drained_any = False
-        self._connection = connect(url, name=name)
-        try:
-            self._channel = self._connection.channel()
-            self._channel.basic_qos(prefetch_count=prefetch)
-            offset = start if resume_state is None else resume_state
-            self._channel.basic_consume(
-                queue,
-                self._on_message,
-                auto_ack=False,
-                arguments={"x-stream-offset": offset},
-            )
-        except ChannelClosedByBroker as exc:
-            self.close()
-            if exc.reply_code == PRECONDITION_FAILED:  # e.g. a classic queue under that name
-                raise ConfigurationError(
-                    f"the broker refused to read {queue!r} as a stream: {exc.reply_text}",
-                    queue=queue,
-                ) from exc
-            raise RetriableError(f"cannot consume stream {queue!r}: {exc!r}", queue=queue) from exc
-        except AMQPError as exc:
-            self.close()
-            raise RetriableError(f"cannot consume stream {queue!r}: {exc!r}", queue=queue) from exc
-        log.info("reading stream %s from offset %s", queue, offset)
-
-    def _on_message(
-        self,
-        channel: Any,
-        method: pika.spec.Basic.Deliver,
-        properties: pika.BasicProperties,
-        body: bytes,
-    ) -> None:
-        self._last_tag = method.delivery_tag
-        header = (properties.headers or {}).get("x-stream-offset")
-        if not isinstance(header, int):
-            raise FatalError(f"{self._queue!r} is not a stream: no x-stream-offset header")
-        offset = int(header)  # pika decodes a `long` subclass; snapshots should hold plain ints
-        if offset > self._expect and self._offset_known:
-            # Offsets are contiguous, so a gap means retention dropped messages we never read.
-            log.warning(
-                "stream %s skipped offsets %s..%s (expired by retention?); "
-                "the outbox sweeper re-publishes what was never loaded",
-                self._queue,
-                self._expect,
-                offset - 1,
-            )
-        self._offset_known = True
-        # The broker starts at the chunk holding the requested offset on some versions.
-        if offset >= self._expect:
-            self._expect = offset + 1
-            self._buffer.append(StreamMessage(self._partition, offset, body))
-        if self._last_tag - self._acked_tag >= self._ack_every:
-            self._ack()
-
-    def _ack(self) -> None:
-        # Credit only, so one multiple-ack for everything received; never the same tag twice.
-        if self._last_tag > self._acked_tag:
-            self._channel.basic_ack(self._last_tag, multiple=True)
-            self._acked_tag = self._last_tag
-
-    def _drain(self) -> bool:
-        """Process what the socket holds, without waiting; True if new messages came."""
-        before = self._expect
-        try:
-            while len(self._buffer) < self._max_batch:
-                seen = self._last_tag
-                self._connection.process_data_events(time_limit=0)
-                if self._last_tag == seen:
-                    break
-            self._ack()
-        except AMQPError as exc:
-            raise RetriableError(
-                f"lost stream {self._queue!r}: {exc!r}; restart resumes from the snapshot",
-                queue=self._queue,
-                offset=self._next,
-            ) from exc
-        if not self._channel.consumer_tags:
-            raise RetriableError(
-                f"the broker cancelled the consumer of {self._queue!r} (stream deleted?)",
-                queue=self._queue,
-            )
-        return self._expect > before
+        offset = start if resume_state is None else resume_state
+        self._reader = StreamReader(url, queue, partition, offset, name=name, prefetch=prefetch)
+        self._reader.start_reading()
 
     def next_batch(self) -> list[StreamMessage]:
-        self._drained_any = len(self._buffer) < self._max_batch and self._drain()
-        if not self._buffer:
+        self._reader.raise_failure()
+        deliveries = self._reader.deliveries
+        batch: list[StreamMessage] = []
+        size = last_tag = 0
+        while deliveries and len(batch) < self._max_batch and size < self._max_batch_bytes:
+            delivery = deliveries.popleft()
+            last_tag = delivery.tag
+            if delivery.message is not None:
+                batch.append(delivery.message)
+                size += len(delivery.message.body)
+        if last_tag:
+            self._reader.taken(last_tag)
+        if not batch:
             if self._stop_at_idle is not None and (
                 monotonic() - self._idle_since >= self._stop_at_idle
             ):
                 raise StopIteration
             return []
-        count = min(len(self._buffer), self._max_batch)
-        batch = [self._buffer.popleft() for _ in range(count)]
         self._next = batch[-1].offset + 1
         self._idle_since = monotonic()
         return batch
 
     def next_awake(self) -> datetime | None:
-        if self._buffer or self._drained_any:
-            return None  # more is probably waiting: come back at once
+        if self._reader.deliveries:
+            return None  # more is waiting: come back at once
         return datetime.now(UTC) + self._idle_wait
 
     def snapshot(self) -> int | None:
         return self._next
 
     def close(self) -> None:
-        # pika rejects deliveries still in flight when it cancels the consumer; a stream answers
-        # with 540 and closes the connection, which was closing anyway: harmless, swallowed.
-        try:
-            if self._connection.is_open:
-                self._connection.close()
-        except AMQPError:
-            log.debug("ignoring error while closing %s", self._queue, exc_info=True)
+        self._reader.stop()

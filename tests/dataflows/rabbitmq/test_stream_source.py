@@ -93,6 +93,58 @@ def test_reads_everything_then_resumes_exactly_the_rest(filled: tuple[str, str])
 
 
 @pytest.mark.integration
+def test_reader_takes_deliveries_while_the_dataflow_is_busy_but_only_up_to_its_credit(
+    filled: tuple[str, str],
+) -> None:
+    """The socket is serviced between `next_batch` calls (a busy epoch does not block the
+    broker), yet no more than the prefetch is held until the partition takes it."""
+    url, queue = filled
+    prefetch = 40
+    part = StreamSource(url, [queue], prefetch=prefetch).build_part("in", queue, 0)
+    try:
+        deadline = time.monotonic() + 5
+        while len(part._reader.deliveries) < prefetch and time.monotonic() < deadline:
+            time.sleep(0.01)  # the dataflow is "busy": nothing calls next_batch
+        time.sleep(0.3)
+        held = len(part._reader.deliveries)
+        assert held == prefetch
+        batch = part.next_batch()
+        assert [m.offset for m in batch] == list(range(prefetch))
+        assert part.snapshot() == prefetch
+        got = [m.offset for m in batch] + _read(part, N - prefetch)
+        assert got == list(range(N))
+    finally:
+        part.close()
+
+
+@pytest.mark.integration
+def test_one_call_returns_at_most_max_batch_bytes_but_always_a_message(
+    filled: tuple[str, str],
+) -> None:
+    """What one `next_batch` returns belongs to the open epoch: a byte bound keeps epochs of
+    big messages short, and a message larger than the bound still goes through."""
+    url, queue = filled
+    for bound in (1, 40):  # bodies are 8 to 15 bytes
+        part = StreamSource(url, [queue], max_batch_bytes=bound).build_part("in", queue, 0)
+        try:
+            batches: list[list[bytes]] = []
+            offsets: list[int] = []
+            deadline = time.monotonic() + 15
+            while len(offsets) < 200 and time.monotonic() < deadline:
+                batch = part.next_batch()
+                if batch:
+                    batches.append([m.body for m in batch])
+                    offsets.extend(m.offset for m in batch)
+            assert offsets == list(range(len(offsets)))
+            assert len(offsets) >= 200
+            # The call stops at the first message that reaches the bound.
+            assert all(sum(map(len, bodies[:-1])) < bound for bodies in batches)
+            assert max(map(len, batches)) == (1 if bound == 1 else 5)
+        finally:
+            part.close()
+
+
+@pytest.mark.integration
 def test_idle_partition_returns_at_once_and_asks_to_wait(filled: tuple[str, str]) -> None:
     url, queue = filled
     part = StreamSource(url, [queue]).build_part("in", queue, N)
