@@ -69,6 +69,9 @@ class EmbeddedPipeline:
         return self.counts
 
     def _process(self, batch: RecordBatch) -> None:
+        # Through the message form, as a stream consumer reads it: the relay splices stored
+        # payloads in as JSON text, which only the encoded message resolves.
+        batch = RecordBatch.from_json(batch.to_json())
         items = unpack_batch(batch, EMBEDDED_SOURCE, where=f"tenant {batch.tenant_id}")
         self._write_dead([item for item in items if isinstance(item, DeadItem)])
         records: list[Record] = [item for item in items if not isinstance(item, DeadItem)]

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import CursorResult, func, insert, literal, select, tuple_, update
+import orjson
+from sqlalchemy import CursorResult, Text, func, insert, literal, select, tuple_, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session, aliased
 
 from pulse.messages import partition_for
@@ -244,12 +246,14 @@ class PendingRecord(NamedTuple):
     entity: str
     external_id: str
     version: str
-    payload: dict[str, Any]
+    payload: orjson.Fragment  # the stored JSON text, spliced into the message as is
 
 
 def pending_outbox(session: Session, limit: int) -> list[PendingRecord]:
     """The oldest unpublished outbox rows with their raw records, locked for this relay.
-    Plain rows, not ORM objects: building objects cost the relay a third of its time."""
+    Plain rows, not ORM objects: building objects cost the relay a third of its time. Payloads
+    come as JSON text: decoding them only to encode them again into the message was most of
+    what the relay did."""
     query = (
         select(
             OutboxEntry.id,
@@ -261,7 +265,7 @@ def pending_outbox(session: Session, limit: int) -> list[PendingRecord]:
             RawRecord.entity,
             RawRecord.external_id,
             RawRecord.version,
-            RawRecord.payload,
+            sql_cast(RawRecord.payload, Text),
         )
         .join(RawRecord, RawRecord.id == OutboxEntry.raw_id)
         .where(OutboxEntry.published_at.is_(None))
@@ -270,7 +274,23 @@ def pending_outbox(session: Session, limit: int) -> list[PendingRecord]:
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=OutboxEntry)
-    return [PendingRecord(*row) for row in session.execute(query)]
+    return [
+        PendingRecord(
+            outbox,
+            partition,
+            raw,
+            tenant,
+            integration,
+            run,
+            entity,
+            ident,
+            version,
+            orjson.Fragment(payload),
+        )
+        for outbox, partition, raw, tenant, integration, run, entity, ident, version, payload in session.execute(
+            query
+        )
+    ]
 
 
 def mark_published(session: Session, outbox_ids: Sequence[int]) -> None:

@@ -27,8 +27,9 @@ BatchSink = Callable[[int, RecordBatch], None]
 
 def batches_of(rows: Sequence[PendingRecord], batch_size: int) -> list[tuple[int, RecordBatch]]:
     """Group rows into messages of one (tenant, integration, run, entity), at most batch_size
-    records each, keeping outbox order within a group. Records carry their payload: transform
-    then reads nothing from the database (see docs/decisions.md, "payload in the message")."""
+    records each, keeping outbox order within a group. Records carry their payload, the stored
+    JSON text spliced in unparsed: transform then reads nothing from the database (see
+    docs/decisions.md, "Payload in the message")."""
     groups: dict[tuple[int, int, int | None, str, int], list[PendingRecord]] = defaultdict(list)
     for row in rows:
         groups[

@@ -9,9 +9,10 @@ socket continuously and appends deliveries to a deque the partition pops (`appen
 are atomic in CPython).
 
 Memory stays bounded by stream credit: a delivery is acked (credit granted back) only once the
-partition has taken it, so at most `prefetch` messages wait here. Deliveries below the offset
-asked for (the broker starts at the chunk holding it) are queued as skips, so their credit comes
-back in order with the rest.
+partition has taken it and fewer than `buffer_bytes` of bodies wait, so at most `prefetch`
+messages, and about `buffer_bytes` of big ones, wait here (a shard reads 8 or 16 partitions).
+Deliveries below the offset asked for (the broker starts at the chunk holding it) are queued as
+skips, so their credit comes back in order with the rest.
 """
 
 from __future__ import annotations
@@ -54,7 +55,15 @@ class StreamReader:
     """Consumes `queue` from `offset` into `deliveries`; `taken(tag)` returns credit."""
 
     def __init__(
-        self, url: str, queue: str, partition: int, offset: int | str, *, name: str, prefetch: int
+        self,
+        url: str,
+        queue: str,
+        partition: int,
+        offset: int | str,
+        *,
+        name: str,
+        prefetch: int,
+        buffer_bytes: int,
     ) -> None:
         self.queue = queue
         self.deliveries: deque[Delivery] = deque()
@@ -65,7 +74,11 @@ class StreamReader:
         self._prefetch = prefetch
         self._expect = offset if isinstance(offset, int) else 0
         self._offset_known = isinstance(offset, int)  # "first" may start anywhere
-        self._taken_tag = 0  # written by the partition's thread, read here
+        self._buffer_bytes = buffer_bytes
+        # Each counter has one writer (no lock needed): received here, taken by the partition.
+        self._received_bytes = 0
+        self._taken_tag = 0
+        self._taken_bytes = 0
         self._acked_tag = 0
         self._ack_every = max(prefetch // 4, 1)
         self._stopping = threading.Event()
@@ -83,8 +96,10 @@ class StreamReader:
             raise RetriableError(f"no answer from the broker consuming {self.queue!r}")
         self.raise_failure()
 
-    def taken(self, tag: int) -> None:
-        """Everything up to `tag` has been handed to the dataflow; its credit may go back."""
+    def taken(self, tag: int, size: int) -> None:
+        """Everything up to `tag` (`size` more bytes of bodies) has been handed to the
+        dataflow; its credit may go back."""
+        self._taken_bytes += size
         self._taken_tag = tag
 
     def raise_failure(self) -> None:
@@ -173,6 +188,7 @@ class StreamReader:
         if offset >= self._expect:
             self._expect = offset + 1
             message = StreamMessage(self._partition, offset, body)
+            self._received_bytes += len(body)
         self.deliveries.append(Delivery(method.delivery_tag, message))
 
     def _return_credit(self, channel: Any) -> None:
@@ -180,6 +196,8 @@ class StreamReader:
         # second ack of a tag closes the channel). Acked early when the buffer ran dry, so a
         # small prefetch never leaves the broker waiting for a quarter of it.
         taken = self._taken_tag
+        if self._received_bytes - self._taken_bytes >= self._buffer_bytes:
+            return  # enough waits already: the broker pauses once `prefetch` are unacked
         if taken > self._acked_tag and (
             taken - self._acked_tag >= self._ack_every or not self.deliveries
         ):

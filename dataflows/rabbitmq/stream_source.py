@@ -9,8 +9,9 @@ How a partition reads (why, in short):
 * one pika connection per partition, owned by a reader thread (`stream_reader`) that services
   the socket all the time, so the broker is never blocked behind a busy epoch;
 * `basic.qos(prefetch)` is mandatory on streams (406 without it); credit goes back only for what
-  the partition has taken, so `prefetch` messages is all that waits in memory (raw messages
-  carry 100 payloads, about 2 MB: hence a small default);
+  the partition has taken and while less than `buffer_bytes` waits, so at most `prefetch`
+  messages, or about `buffer_bytes` of big ones (a raw message of 100 issues is about 2 MB),
+  wait in memory per partition;
 * `next_batch` never blocks: it pops up to `max_batch` delivered messages or `max_batch_bytes`
   of bodies, whichever comes first (small batches starve partitions, Bytewax #556; but what one
   call returns belongs to the current epoch, so a call returning seconds of work would hold
@@ -41,6 +42,7 @@ __all__ = ["StreamMessage", "StreamPartition", "StreamSource", "partition_of", "
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFETCH = 32
+DEFAULT_BUFFER_BYTES = 8_000_000  # per partition: about 4 raw messages of 100 issues
 DEFAULT_MAX_BATCH = 5000
 DEFAULT_MAX_BATCH_BYTES = 1_000_000
 DEFAULT_IDLE_WAIT = timedelta(milliseconds=20)
@@ -77,6 +79,7 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
         queues: Sequence[str],
         *,
         prefetch: int = DEFAULT_PREFETCH,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         idle_wait: timedelta = DEFAULT_IDLE_WAIT,
@@ -85,11 +88,14 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
     ) -> None:
         if not queues:
             raise ConfigurationError("a stream source needs at least one stream")
-        if prefetch < 1 or max_batch < 1 or max_batch_bytes < 1:
-            raise ConfigurationError("prefetch, max_batch and max_batch_bytes must be positive")
+        if min(prefetch, buffer_bytes, max_batch, max_batch_bytes) < 1:
+            raise ConfigurationError(
+                "prefetch, buffer_bytes, max_batch and max_batch_bytes must be positive"
+            )
         self._partitions = {queue: partition_of(queue) for queue in queues}
         self._url = url
         self._prefetch = prefetch
+        self._buffer_bytes = buffer_bytes
         self._max_batch = max_batch
         self._max_batch_bytes = max_batch_bytes
         self._idle_wait = idle_wait
@@ -115,6 +121,7 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
             resume_state,
             name=f"{step_id}:{for_part}",
             prefetch=self._prefetch,
+            buffer_bytes=self._buffer_bytes,
             max_batch=self._max_batch,
             max_batch_bytes=self._max_batch_bytes,
             idle_wait=self._idle_wait,
@@ -136,6 +143,7 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
         *,
         name: str,
         prefetch: int = DEFAULT_PREFETCH,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         idle_wait: timedelta = DEFAULT_IDLE_WAIT,
@@ -149,7 +157,9 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
         self._next: int | None = resume_state  # the next offset to emit: the snapshot
         self._idle_since = monotonic()
         offset = start if resume_state is None else resume_state
-        self._reader = StreamReader(url, queue, partition, offset, name=name, prefetch=prefetch)
+        self._reader = StreamReader(
+            url, queue, partition, offset, name=name, prefetch=prefetch, buffer_bytes=buffer_bytes
+        )
         self._reader.start_reading()
 
     def next_batch(self) -> list[StreamMessage]:
@@ -164,7 +174,7 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
                 batch.append(delivery.message)
                 size += len(delivery.message.body)
         if last_tag:
-            self._reader.taken(last_tag)
+            self._reader.taken(last_tag, size)
         if not batch:
             if self._stop_at_idle is not None and (
                 monotonic() - self._idle_since >= self._stop_at_idle

@@ -118,6 +118,29 @@ def test_reader_takes_deliveries_while_the_dataflow_is_busy_but_only_up_to_its_c
 
 
 @pytest.mark.integration
+def test_credit_is_held_back_while_buffer_bytes_wait(filled: tuple[str, str]) -> None:
+    """Big messages: what waits is bounded by bytes too, not only by the prefetch count."""
+    url, queue = filled
+    source = StreamSource(url, [queue], prefetch=40, buffer_bytes=100, max_batch=5)
+    part = source.build_part("in", queue, 0)
+    try:
+        deadline = time.monotonic() + 5
+        while len(part._reader.deliveries) < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(part.next_batch()) == 5
+        time.sleep(0.3)  # 35 bodies (over 100 bytes) still wait: no credit went back
+        assert len(part._reader.deliveries) == 35
+        while len(part.next_batch()) == 5 and len(part._reader.deliveries) > 5:
+            pass  # take until less than 100 bytes wait
+        deadline = time.monotonic() + 5
+        while len(part._reader.deliveries) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(part._reader.deliveries) >= 20  # credit came back
+    finally:
+        part.close()
+
+
+@pytest.mark.integration
 def test_one_call_returns_at_most_max_batch_bytes_but_always_a_message(
     filled: tuple[str, str],
 ) -> None:
