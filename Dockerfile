@@ -16,7 +16,10 @@ COPY storage ./storage
 COPY web ./web
 RUN pip install ".[embed]"
 
-RUN useradd --create-home --uid 10001 pulse && mkdir -p /var/lib/pulse && chown pulse /var/lib/pulse
+# The recovery directory exists in the image, owned by pulse: a new named volume mounted on it
+# (docker-compose.yml, one per dataflow shard) takes over that ownership.
+RUN useradd --create-home --uid 10001 pulse && mkdir -p /var/lib/pulse/recovery \
+    && chown -R pulse /var/lib/pulse
 USER pulse
 ENV STATE_DIR=/var/lib/pulse
 ENTRYPOINT ["pulse"]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pulse.cli import (
     admin,
     db,
+    demo,
     flow,
     health,
     jobs,
@@ -21,7 +22,7 @@ from pulse.cli import (
 from pulse.errors import PulseError
 from pulse.settings import configure_logging, load_settings
 
-_GROUPS = (db, admin, simulator, workers, flow, replay, vectorize, jobs, web, health)
+_GROUPS = (db, admin, simulator, workers, flow, replay, vectorize, jobs, web, health, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
