@@ -6,6 +6,9 @@
 * the messages' outputs are merged with `LoadBatch.from_outputs` (the newest record of each item
   wins, children travel with their parent) and applied by `storage.loader.load_batch` in one
   transaction, raw records marked processed and run counts recomputed in that same transaction;
+* the records of a cancelled run are dropped (their raw records still marked processed); the
+  check locks the runs' rows in the load's transaction, so nothing of a run is written after
+  its cancel committed;
 * a batch the loader refuses (`LoadError`) is retried message by message, so one bad message is
   dead-lettered (its raw records marked processed) and the others load;
 * a transient database error is retried with backoff, then raised: the dataflow stops and its
@@ -19,16 +22,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataflows.dead_letters import DeadLetterWriter
 from dataflows.records import DeadItem
 from pulse.messages import LoadMessage, VectorizeRequest
+from storage import run_state
 from storage.db import transaction
 from storage.loader import ChangedFact, LoadBatch, LoadError, TransientLoadError, load_batch
+from storage.loader_sql import database_error
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +92,12 @@ class LoadStage:
     def _commit(
         self, tenant_id: int, messages: Sequence[LoadMessage], counts: LoadCounts
     ) -> list[ChangedFact]:
-        batch = LoadBatch.from_outputs(
-            tenant_id,
-            _only_run(messages),
-            [output for message in messages for output in message.outputs],
-            raw_ids=[i for message in messages for i in message.raw_ids],
-            dead_raw_ids=[i for message in messages for i in message.dead_raw_ids],
-        )
+        runs = {run for message in messages for run in message.job_run_ids}
         for attempt in range(self._retries + 1):
             try:
                 with transaction(self._factory) as session:
-                    result = load_batch(session, batch)
+                    cancelled = _lock_runs(session, tenant_id, runs)
+                    result = load_batch(session, _batch(tenant_id, messages, cancelled))
                 break
             except TransientLoadError:
                 if attempt == self._retries:
@@ -122,6 +124,37 @@ class LoadStage:
             processed_raw_ids=[*message.raw_ids, *message.dead_raw_ids],
         )
         counts.dead += 1
+
+
+def _lock_runs(session: Session, tenant_id: int, runs: set[int]) -> set[int]:
+    """The cancelled runs among `runs`, whose rows stay locked until the load commits: a
+    cancel committed before is seen, a later one waits, so nothing of a run loads after it."""
+    try:
+        return run_state.lock_cancelled_runs(session, runs)
+    except SQLAlchemyError as exc:
+        raise database_error(exc, "locking the batch's runs failed", tenant=tenant_id) from exc
+
+
+def _batch(tenant_id: int, messages: Sequence[LoadMessage], cancelled: set[int]) -> LoadBatch:
+    """The messages' outputs merged, without those of cancelled runs; every raw record is
+    marked processed all the same, so the dropped ones are not sent again."""
+    outputs = [output for message in messages for output in message.outputs]
+    if cancelled:
+        kept = [o for o in outputs if not _of_runs(o, cancelled)]
+        log.info("dropped %s records of cancelled runs %s", len(outputs) - len(kept), cancelled)
+        outputs = kept
+    return LoadBatch.from_outputs(
+        tenant_id,
+        _only_run(messages),
+        outputs,
+        raw_ids=[i for message in messages for i in message.raw_ids],
+        dead_raw_ids=[i for message in messages for i in message.dead_raw_ids],
+    )
+
+
+def _of_runs(output: Mapping[str, Sequence[Mapping[str, Any]]], runs: set[int]) -> bool:
+    """Whether a record's output is one of these runs' (its fact row names the run)."""
+    return any(row.get("last_job_run_id") in runs for rows in output.values() for row in rows)
 
 
 def vectorize_requests(

@@ -13,26 +13,32 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource
+from bytewax.outputs import FixedPartitionedSink
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from dataflows.dead_letters import DeadLetterSink, DeadLetterWriter, rabbit_dead_publish
 from dataflows.load import LoadStage
 from dataflows.load_flow import LoadSink, VectorizePublisher, build_load_flow
+from dataflows.observed import CountedSink, ObservedSource, ShardObserver
 from dataflows.rabbitmq.publisher import connect
 from dataflows.rabbitmq.stream_sink import StreamSink
-from dataflows.rabbitmq.stream_source import StreamSource
+from dataflows.rabbitmq.stream_source import StreamMessage, StreamSource
 from dataflows.rabbitmq.topology import Topology
 from dataflows.tenant_configs import TenantConfigs
 from dataflows.transform_flow import build_transform_flow
 from pulse.errors import ConfigurationError
+from pulse.messages import LoadMessage
 from pulse.settings import Settings
 from storage.db import make_engine, session_factory, transaction
 from storage.run_state import cancelled_runs
 
 log = logging.getLogger(__name__)
+X = TypeVar("X")
 
 STAGES = ("transform", "load")
 SNAPSHOT_INTERVAL = timedelta(seconds=1)
@@ -55,16 +61,29 @@ def declare_topology(settings: Settings) -> None:
 
 
 def build_stage_flow(
-    settings: Settings, stage: str, shard: int, shards: int, *, stop_at_idle: float | None = None
+    settings: Settings,
+    stage: str,
+    shard: int,
+    shards: int,
+    *,
+    stop_at_idle: float | None = None,
+    observer: ShardObserver | None = None,
 ) -> Dataflow:
+    """The shard's dataflow; with an `observer`, its source reports what it reads and its
+    sinks what they wrote (the health and metrics of `pulse flow`)."""
     url = _rabbitmq_url(settings)
     factory = session_factory(make_engine(settings.database_url))
     name = f"{stage}-{shard}-of-{shards}"
     source_stage = "raw" if stage == "transform" else "load"
-    source = StreamSource.for_shard(
-        url, source_stage, settings.etl_partitions, shard, shards, stop_at_idle=stop_at_idle
+    source = _watched(
+        StreamSource.for_shard(
+            url, source_stage, settings.etl_partitions, shard, shards, stop_at_idle=stop_at_idle
+        ),
+        observer,
     )
-    dead_sink = DeadLetterSink(factory, url)
+    processed = observer.processed if observer is not None else None
+    failed = observer.failed if observer is not None else None
+    dead_sink = _counted(DeadLetterSink(factory, url), failed, lambda _: 1)
     if stage == "transform":
 
         def cancelled(runs: set[int]) -> set[int]:
@@ -75,7 +94,7 @@ def build_stage_flow(
 
         return build_transform_flow(
             source,
-            StreamSink(url, "load", settings.etl_partitions),
+            _counted(StreamSink(url, "load", settings.etl_partitions), processed, _raw_records),
             dead_sink,
             TenantConfigs(factory),
             cancelled,
@@ -97,11 +116,33 @@ def build_stage_flow(
 
         return build_load_flow(
             source,
-            LoadSink(load_stage),
+            _counted(LoadSink(load_stage), processed, lambda message: len(message.outputs)),
             dead_sink,
             flow_id=f"load-{shard}-of-{shards}",
         )
     raise ConfigurationError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+
+
+def _watched(
+    source: StreamSource, observer: ShardObserver | None
+) -> FixedPartitionedSource[StreamMessage, int | None]:
+    return source if observer is None else ObservedSource(source, observer.read)
+
+
+def _counted(
+    sink: FixedPartitionedSink[X, None],
+    report: Callable[[int], None] | None,
+    size: Callable[[X], int],
+) -> FixedPartitionedSink[X, None]:
+    """`sink`, reporting the sum of `size` over each batch it wrote (when there is `report`)."""
+    if report is None:
+        return sink
+    return CountedSink(sink, lambda values: report(sum(size(value) for value in values)))
+
+
+def _raw_records(value: Any) -> int:
+    """The raw records a transform output covers (its load message's raw ids)."""
+    return len(value.raw_ids) if isinstance(value, LoadMessage) else 0
 
 
 def recovery_dir_for(settings: Settings, stage: str, shard: int, shards: int) -> Path:

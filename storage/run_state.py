@@ -238,6 +238,22 @@ def cancelled_runs(session: Session, run_ids: Collection[int]) -> set[int]:
     return set(rows)
 
 
+def lock_cancelled_runs(session: Session, run_ids: Collection[int]) -> set[int]:
+    """`cancelled_runs` for a load: the runs' rows stay locked until the caller's transaction
+    ends (the load updates their `loaded` count anyway), so a cancel committed before is seen
+    here and one requested meanwhile waits for the commit. Nothing of a run is written after
+    its cancel committed."""
+    if not run_ids:
+        return set()
+    rows = session.execute(
+        select(JobRun.id, JobRun.state, JobRun.cancel_requested_at)
+        .where(JobRun.id.in_(sorted(run_ids)))
+        .order_by(JobRun.id)  # one lock order for every loader
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE, the mode of that count update
+    )
+    return {run for run, state, asked in rows if state == "cancelled" or asked is not None}
+
+
 def reopen_failed_run(session: Session, run_id: int) -> bool:
     """Give a failed run another go from its checkpoints (requeueing its dead-lettered
     extract request): back to queued, its job running again. Only while the run is still its

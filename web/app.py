@@ -1,6 +1,6 @@
 """The web application: `create_app(settings)` builds the Starlette app with its routes,
-middleware (security headers, CSRF) and a lifespan that runs the one progress consumer of
-this process."""
+middleware (request metrics, security headers, CSRF) and a lifespan that runs the one progress
+consumer of this process. `/healthz`, `/readyz` and `/metrics` need no login."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dataflows.vectorize import Embedder
+from pulse.ops.metrics import Metrics
 from pulse.settings import Settings, configure_logging, load_settings
 from storage.crypto import cipher_for, jwt_secret
 from storage.db import make_engine, session_factory
@@ -30,7 +31,9 @@ from web.config import WebConfig
 from web.csrf import CsrfMiddleware
 from web.headers import SecurityHeadersMiddleware
 from web.jobs_actions import JobActions
+from web.metrics import MetricsMiddleware, RequestMetrics, metrics_endpoint
 from web.operations import QueueAccess, VectorAccess
+from web.probes import LoopProbe, ping_database
 from web.progress import ProgressConsumer, ProgressHub
 from web.replays import ReplayRunner
 from web.services import WebServices
@@ -115,9 +118,13 @@ def create_app(
         vectors=VectorAccess(settings, factory, cipher_for(settings), embedder=embedder),
     )
 
+    metrics = Metrics()
+    loop_probe = LoopProbe()
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
+        loop_probe.bind(asyncio.get_running_loop())
         consumer = None
         if progress_consumer and settings.rabbitmq_url is not None:
             consumer = ProgressConsumer(settings.rabbitmq_url, hub)
@@ -126,6 +133,7 @@ def create_app(
         try:
             yield
         finally:
+            loop_probe.bind(None)
             if consumer is not None:
                 consumer.stop()
             services.queues.close()
@@ -137,12 +145,8 @@ def create_app(
         return PlainTextResponse("ok")
 
     async def readyz(_request: Request) -> Response:
-        def ping() -> None:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-
         try:
-            await run_in_threadpool(ping)
+            await run_in_threadpool(ping_database, engine)
         except Exception as exc:
             log.warning("readiness check failed: %r", exc)
             return PlainTextResponse("database unavailable", 503)
@@ -159,19 +163,29 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         *_page_routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(MetricsMiddleware, metrics=RequestMetrics(metrics.registry)),
             Middleware(SecurityHeadersMiddleware),
             Middleware(CsrfMiddleware, codec=codec, public_origin=config.public_origin),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
+
+    def ready() -> bool:
+        ping_database(engine)  # raises when the database does not answer: the probe says why
+        return loop_probe()
+
     app.state.web = services
+    app.state.metrics = metrics
+    # For a health server in another thread (`pulse web --health-port`).
+    app.state.live, app.state.ready = loop_probe, ready
     return app
 
 

@@ -18,6 +18,10 @@ class WebConfig:
     refresh_after: timedelta = timedelta(minutes=1)
     # `Secure` cookies; browsers accept them on http://localhost and http://127.0.0.1 too.
     cookie_secure: bool = True
+    # Login rate limit: this many failures of one email from one address within the window,
+    # and that pair must wait (web.login_limit).
+    login_max_failures: int = 5
+    login_failure_window: timedelta = timedelta(minutes=5)
     # e.g. "https://pulse.example.com"; None accepts the origin the request was sent to.
     public_origin: str | None = None
     # Live progress: events buffered per SSE client before it is dropped (it reconnects).

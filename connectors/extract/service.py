@@ -1,4 +1,5 @@
-"""Assembles the extract process: worker (main thread), outbox relay and sweeper (threads)."""
+"""Assembles the extract process: worker (main thread), outbox relay and sweeper (threads),
+and optionally the health and metrics port (raw records stored, errors by kind)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from connectors.extract.runner import ExtractRunner
 from connectors.extract.worker import ExtractWorker
 from dataflows.rabbitmq import ConfirmedPublisher, Topology
 from pulse.messages import RecordBatch
+from pulse.ops.metrics import Metrics
+from pulse.ops.probes import serve_worker_health
 from pulse.settings import Settings
 from storage import raw_store
 from storage.crypto import cipher_for
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY = timedelta(minutes=1)
 STALE_AFTER = timedelta(minutes=15)
+# The worker's loop beats twice a second, also while a run is extracted in its thread.
+HEALTH_PATIENCE = 60.0
 
 
 class StreamPublisher:
@@ -62,12 +67,22 @@ def sweep_forever(factory: sessionmaker[Session], partitions: int, stop: threadi
             log.exception("sweep failed; will retry")
 
 
-def run_extract_process(settings: Settings, *, name: str = "extract") -> None:
+def run_extract_process(
+    settings: Settings, *, name: str = "extract", health_port: int | None = None
+) -> None:
     if settings.rabbitmq_url is None:
         raise SystemExit("pulse extract needs RABBITMQ_URL; the embedded mode runs `pulse demo`")
     engine = make_engine(settings.database_url)
     factory = session_factory(engine)
+    metrics = Metrics()
+    records = metrics.records.labels("extract")
+
+    def on_page(_run: object, _stream: object, stored: int) -> None:
+        records.inc(stored)
+        relay.wake()
+
     topology = Topology(settings.etl_partitions, settings.etl_max_retries)
+    heartbeat = Heartbeat(factory, name, "extract")
     relay = OutboxRelay(
         factory,
         StreamPublisher(settings.rabbitmq_url, f"{name}-relay"),
@@ -79,7 +94,7 @@ def run_extract_process(settings: Settings, *, name: str = "extract") -> None:
         partitions=settings.etl_partitions,
         max_retries=settings.etl_max_retries,
         publish=settings.etl_queue_enabled,
-        on_page=lambda *_: relay.wake(),
+        on_page=on_page,
     )
     worker = ExtractWorker(
         engine,
@@ -89,7 +104,8 @@ def run_extract_process(settings: Settings, *, name: str = "extract") -> None:
         topology=topology,
         max_retries=settings.etl_max_retries,
         name=name,
-        heartbeat=Heartbeat(factory, name, "extract"),
+        heartbeat=heartbeat,
+        metrics=metrics,
     )
     stop = threading.Event()
     threads = [
@@ -98,6 +114,7 @@ def run_extract_process(settings: Settings, *, name: str = "extract") -> None:
             target=sweep_forever, args=(factory, settings.etl_partitions, stop), daemon=True
         ),
     ]
+    health = serve_worker_health(health_port, heartbeat, metrics, patience=HEALTH_PATIENCE)
     for thread in threads:
         thread.start()
     log.info("extract worker %s consuming", name)
@@ -107,4 +124,6 @@ def run_extract_process(settings: Settings, *, name: str = "extract") -> None:
         stop.set()
         relay.stop()
         worker.stop()
+        if health is not None:
+            health.stop()
         engine.dispose()

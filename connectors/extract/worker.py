@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.extract.runner import ExtractRunner, Outcome, RunResult
 from dataflows.rabbitmq import EXTRACT_QUEUE, Topology, connect
-from pulse.errors import PulseError, RetriableError
+from pulse.errors import ErrorKind, PulseError, RetriableError
 from pulse.messages import MessageError
+from pulse.ops.metrics import Metrics
 from storage import run_state
 from storage.db import transaction
 from storage.heartbeats import Heartbeat
@@ -103,6 +104,7 @@ class ExtractWorker:
         max_retries: int,
         name: str = "extract",
         heartbeat: Heartbeat | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._factory = factory
@@ -113,6 +115,7 @@ class ExtractWorker:
         self._name = name
         self._stop = threading.Event()
         self._heartbeat = heartbeat
+        self._metrics = metrics
         self.handled = 0
 
     def stop(self) -> None:
@@ -154,6 +157,7 @@ class ExtractWorker:
         try:
             request = ExtractRequest.from_json(body)
         except MessageError as exc:
+            self._count_error(ErrorKind.FATAL)
             self._dead_letter(channel, tag, body, str(exc), attempt, request=None)
             return
         outcome: dict[str, Any] = {}
@@ -167,6 +171,11 @@ class ExtractWorker:
             connection.process_data_events(time_limit=0.5)  # keeps the connection serviced
             self._beat(busy=True, job_run_id=request.job_run_id)
         error = outcome.get("error")
+        result = outcome.get("result")
+        if error is not None:
+            self._count_error(error.kind)
+        elif result is not None and result.outcome is Outcome.FAILED:
+            self._count_error(ErrorKind.FATAL)
         if error is None:
             channel.basic_ack(tag)
             return
@@ -177,6 +186,10 @@ class ExtractWorker:
             channel.basic_nack(tag, requeue=True)
             return
         self._dead_letter(channel, tag, body, str(error), attempt, request=request)
+
+    def _count_error(self, kind: ErrorKind) -> None:
+        if self._metrics is not None:
+            self._metrics.errors.labels("extract", kind.value).inc()
 
     def _beat(self, **detail: Any) -> None:
         if self._heartbeat is not None:

@@ -39,8 +39,9 @@ from dataflows.vectorize.embedders import TenantEmbedders
 from dataflows.vectorize.pipeline import STAGE, VectorizeResult, vectorize_group
 from dataflows.vectorize.providers import Embedder
 from dataflows.vectorize.store import QdrantStore
-from pulse.errors import PulseError, RetriableError
+from pulse.errors import ErrorKind, PulseError, RetriableError
 from pulse.messages import MessageError, VectorizeRequest
+from pulse.ops.metrics import Metrics
 from storage import run_state
 from storage.db import transaction
 from storage.heartbeats import Heartbeat
@@ -80,6 +81,7 @@ class VectorizeWorker:
         max_delay: float = 0.2,
         retry_backoff: float = 1.0,
         heartbeat: Heartbeat | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._factory = factory
         self._embedder = embedder
@@ -92,6 +94,7 @@ class VectorizeWorker:
         self._max_delay = max_delay
         self._backoff = retry_backoff
         self._heartbeat = heartbeat
+        self._metrics = metrics
         self._stop = threading.Event()
         self._pending: list[_Delivery] = []
         self._first_at = 0.0
@@ -168,6 +171,7 @@ class VectorizeWorker:
             try:
                 delivery.request = VectorizeRequest.from_json(delivery.body)
             except MessageError as exc:
+                self._count_error(ErrorKind.FATAL)
                 self._record(delivery, f"not a vectorize request: {exc}")
                 self._settle(channel.basic_ack, delivery)
                 continue
@@ -213,6 +217,8 @@ class VectorizeWorker:
         requests = [d.request for d in deliveries if d.request is not None]
         result = vectorize_group(self._factory, embedder, self._store, requests)
         self.totals.add(result)
+        if self._metrics is not None:
+            self._metrics.records.labels(STAGE).inc(result.embedded)
         log.debug(
             "vectorized",
             extra={"requests": len(requests), "embedded": result.embedded, "gone": result.gone},
@@ -237,6 +243,7 @@ class VectorizeWorker:
             connection.sleep(min(delay, _MAX_BACKOFF))
         for failure in failures:
             delivery, error = failure.delivery, failure.error
+            self._count_error(error.kind)
             if id(failure) in retried:
                 log.warning(
                     "vectorize request failed on delivery %s of %s, requeued: %s",
@@ -292,6 +299,10 @@ class VectorizeWorker:
                     attempts=delivery.attempt,
                     entity=request.entity if request else None,
                 )
+
+    def _count_error(self, kind: ErrorKind) -> None:
+        if self._metrics is not None:
+            self._metrics.errors.labels(STAGE, kind.value).inc()
 
     def _beat(self, **detail: Any) -> None:
         if self._heartbeat is None:

@@ -1,10 +1,13 @@
-"""`pulse flow transform|load`: one shard of a stage's Bytewax dataflow, with recovery."""
+"""`pulse flow transform|load`: one shard of a stage's Bytewax dataflow, with recovery, a
+heartbeat row and optionally the health and metrics port."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 from typing import Any
+
+from pulse.cli.health import add_health_port, health_port
 
 
 def register(commands: Any) -> None:
@@ -29,6 +32,11 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="exit once every partition has been idle this long (tests and benchmarks)",
     )
+    flow.add_argument(
+        "--name",
+        help="process name for its heartbeat (default: STAGE-K-of-N, e.g. transform-0-of-4)",
+    )
+    add_health_port(flow)
     flow.set_defaults(handler=_flow)
 
 
@@ -40,13 +48,29 @@ def _flow(args: argparse.Namespace) -> None:
         run_with_recovery,
     )
     from pulse.errors import ConfigurationError
+    from pulse.ops.shard import ShardMonitor
+    from storage.db import make_engine, session_factory
+    from storage.heartbeats import Heartbeat
 
     if not 0 <= args.shard < args.shards:
         raise ConfigurationError(f"--shard must be in 0..{args.shards - 1}, got {args.shard}")
     settings = args.settings
     declare_topology(settings)
+    name = args.name or f"{args.stage}-{args.shard}-of-{args.shards}"
+    engine = make_engine(settings.database_url)
+    heartbeat = Heartbeat(session_factory(engine), name, args.stage)
+    monitor = ShardMonitor(args.stage, settings.rabbitmq_url, heartbeat)
     flow = build_stage_flow(
-        settings, args.stage, args.shard, args.shards, stop_at_idle=args.stop_at_idle
+        settings,
+        args.stage,
+        args.shard,
+        args.shards,
+        stop_at_idle=args.stop_at_idle,
+        observer=monitor,
     )
     directory = args.recovery_dir or recovery_dir_for(settings, args.stage, args.shard, args.shards)
-    run_with_recovery(flow, directory)
+    try:
+        with monitor.running(health_port(args)):
+            run_with_recovery(flow, directory)
+    finally:
+        engine.dispose()

@@ -1,4 +1,5 @@
-"""`pulse health`: liveness checks for container healthchecks and operators."""
+"""`pulse health`: liveness checks for container healthchecks and operators; and the
+`--health-port` option every long-running command shares."""
 
 from __future__ import annotations
 
@@ -52,3 +53,18 @@ def _health(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.worker}: alive ({age.total_seconds():.1f}s ago)")
     return 0
+
+
+def add_health_port(parser: Any) -> None:
+    """`--health-port`: serve /healthz, /readyz and /metrics on that port."""
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve /healthz, /readyz and Prometheus /metrics on this port (default: HEALTH_PORT)",
+    )
+
+
+def health_port(args: argparse.Namespace) -> int | None:
+    port: int | None = args.health_port
+    return port if port is not None else args.settings.health_port

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
+from pulse.cli.health import add_health_port, health_port
 from pulse.errors import ConfigurationError
 from pulse.jobs import JobService, stage_progress
 from pulse.jobs.dispatch import ExtractDispatcher
@@ -51,9 +52,7 @@ def register(commands: Any) -> None:
         "check completion, run the watchdog and publish progress. Run several for availability.",
     )
     scheduler.add_argument("--name", default=f"scheduler-{socket.gethostname()}")
-    scheduler.add_argument(
-        "--health-port", type=int, help="serve /healthz, /readyz, /metrics (default: HEALTH_PORT)"
-    )
+    add_health_port(scheduler)
     scheduler.set_defaults(handler=_scheduler)
 
 
@@ -359,6 +358,5 @@ def _scheduler(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    port = args.health_port if args.health_port is not None else args.settings.health_port
-    run_scheduler_process(args.settings, stop, name=args.name, health_port=port)
+    run_scheduler_process(args.settings, stop, name=args.name, health_port=health_port(args))
     return 0

@@ -6,6 +6,8 @@ import argparse
 import socket
 from typing import Any
 
+from pulse.cli.health import add_health_port, health_port
+
 
 def register(commands: Any) -> None:
     vectorize = commands.add_parser(
@@ -32,6 +34,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="embed the backlog of every active tenant (no RabbitMQ needed), then exit",
     )
+    add_health_port(vectorize)
     vectorize.set_defaults(handler=_vectorize)
 
 
@@ -40,7 +43,9 @@ def _vectorize(args: argparse.Namespace) -> int:
         return _sweep(args)
     from dataflows.vectorize.service import run_vectorize_process
 
-    run_vectorize_process(args.settings, name=args.name, provider=args.provider)
+    run_vectorize_process(
+        args.settings, name=args.name, provider=args.provider, health_port=health_port(args)
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """`pulse web`: serve the admin web UI with uvicorn (one process; run several behind a load
-balancer to scale, each with its own progress consumer)."""
+balancer to scale, each with its own progress consumer). The app answers /healthz, /readyz
+and /metrics itself; `--health-port` serves them on a port of their own as well."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import socket
 from typing import Any
 
+from pulse.cli.health import add_health_port, health_port
 from pulse.errors import ConfigurationError
 
 
@@ -43,6 +45,7 @@ def register(commands: Any) -> None:
         "about one per core",
     )
     web.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    add_health_port(web)
     web.set_defaults(handler=_serve)
 
 
@@ -68,9 +71,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from pulse.ops.health import HealthServer
     from web import WebConfig, create_app
     from web.app import WEB_ENV_INSECURE_COOKIES, WEB_ENV_PUBLIC_ORIGIN
 
+    port = health_port(args)
+    if port is not None and args.workers > 1:
+        raise ConfigurationError(
+            "--health-port (or HEALTH_PORT) serves one process; with --workers N, probe "
+            "/healthz, /readyz and /metrics on --port instead (each answer is one worker's)"
+        )
     options = {
         "host": args.host,
         "port": args.port,
@@ -97,5 +107,16 @@ def _serve(args: argparse.Namespace) -> int:
         Multiprocess(server, sockets=[_listening_socket(args.host, args.port)]).run()
         return 0
     config = WebConfig(cookie_secure=not args.insecure_cookies, public_origin=args.public_origin)
-    uvicorn.run(create_app(args.settings, config=config), **options)
+    app = create_app(args.settings, config=config)
+    health = None
+    if port is not None:
+        state = app.state
+        health = HealthServer(
+            port, live=state.live, ready=state.ready, registry=state.metrics.registry
+        ).start()
+    try:
+        uvicorn.run(app, **options)
+    finally:
+        if health is not None:
+            health.stop()
     return 0

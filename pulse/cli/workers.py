@@ -6,6 +6,8 @@ import argparse
 import socket
 from typing import Any
 
+from pulse.cli.health import add_health_port, health_port
+
 
 def register(commands: Any) -> None:
     extract = commands.add_parser(
@@ -20,10 +22,11 @@ def register(commands: Any) -> None:
         help="process name, unique per worker (default: extract-HOSTNAME; "
         "`pulse health --local extract` checks that one)",
     )
+    add_health_port(extract)
     extract.set_defaults(handler=_extract)
 
 
 def _extract(args: argparse.Namespace) -> None:
     from connectors.extract.service import run_extract_process
 
-    run_extract_process(args.settings, name=args.name)
+    run_extract_process(args.settings, name=args.name, health_port=health_port(args))

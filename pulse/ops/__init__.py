@@ -4,7 +4,15 @@ monitor and the dead letters."""
 from pulse.ops.dead_letters import DeadLetterError, DeadLetters
 from pulse.ops.health import HealthServer
 from pulse.ops.metrics import Metrics
-from pulse.ops.queues import ManagementApi, QueueMonitor, QueueStats, committed_offsets
+from pulse.ops.probes import serve_worker_health
+from pulse.ops.queues import (
+    ManagementApi,
+    QueueMonitor,
+    QueueStats,
+    committed_offsets,
+    stream_lag,
+)
+from pulse.ops.shard import ShardMonitor
 
 __all__ = [
     "DeadLetterError",
@@ -14,5 +22,8 @@ __all__ = [
     "Metrics",
     "QueueMonitor",
     "QueueStats",
+    "ShardMonitor",
     "committed_offsets",
+    "serve_worker_health",
+    "stream_lag",
 ]

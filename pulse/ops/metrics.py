@@ -3,12 +3,14 @@
 Names (all prefixed `pulse_`):
 
 * `pulse_records_total{stage}` — records processed by each stage (extract: raw records stored;
-  transform: raw records transformed and loaded; load: facts written; vectorize: facts
-  embedded), counted from the runs' row counts by the scheduler that leads;
+  transform: raw records transformed; load: transformed records handed to the loader;
+  vectorize: facts embedded): each worker process counts its own; the scheduler that leads
+  counts them from the runs' rows;
 * `pulse_errors_total{stage,kind}` — errors by stage and kind (retriable, fatal, skippable,
-  stalled);
+  stalled); an item a dataflow dead-letters and carries on from is skippable;
 * `pulse_queue_messages{queue}` and `pulse_queue_lag_messages{queue}` — a queue's depth or a
-  stream's length, and what its consumers have not committed yet;
+  stream's length, and what its consumers have not processed yet (a dataflow shard: its
+  streams' tail offset + 1 minus the next offset it reads);
 * `pulse_run_duration_seconds{kind,outcome}` — wall time of runs from start to end;
 * `pulse_rate_limit_wait_seconds` — how long runs wait for a credential's rate-limit reset;
 * `pulse_runs{state}` — runs in flight by state;
@@ -16,7 +18,8 @@ Names (all prefixed `pulse_`):
 * `pulse_scheduler_tick_seconds` — duration of a scheduler tick.
 
 A registry per `Metrics` object (not the global one), so tests and embedded processes can make
-as many as they like.
+as many as they like. The web adds `pulse_http_requests_total` and `pulse_http_request_seconds`
+to its own (`web.metrics`).
 """
 
 from __future__ import annotations

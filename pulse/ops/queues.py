@@ -197,11 +197,8 @@ class QueueMonitor:
                 queue.name, "stream", queue.partition, False, None, None, None, None, None, None
             )
         next_offset = committed.get(queue.name)
-        if next_offset is not None:
-            end = bounds.last + 1 if bounds.last is not None else next_offset
-            lag, source = max(end - next_offset, 0), "offsets"
-        else:
-            lag, source = bounds.length, "length"
+        lag = stream_lag(bounds, next_offset)
+        source = "length" if next_offset is None else "offsets"
         publish, deliver = rates.get(queue.name, (None, None))
         if info is not None:
             publish = _rate(info, "publish_details")
@@ -239,6 +236,15 @@ class QueueMonitor:
             deliver = _per_second(done, before_done, span)
             rates[name] = (publish, deliver)
         return rates
+
+
+def stream_lag(bounds: StreamBounds, next_offset: int | None) -> int:
+    """Messages of the stream after `next_offset`, the next one its consumer reads; all of
+    them when the consumer reported no offset."""
+    if next_offset is None:
+        return bounds.length
+    end = bounds.last + 1 if bounds.last is not None else next_offset
+    return max(end - next_offset, 0)
 
 
 def _per_second(now: int | None, before: int | None, span: float) -> float | None:

@@ -41,7 +41,7 @@ from storage.schema.pipeline import (
     VectorPoint,
     WorkerHeartbeat,
 )
-from storage.schema.tenancy import ROLES, ApiToken, Session, Tenant, User
+from storage.schema.tenancy import ROLES, ApiToken, LoginFailure, Session, Tenant, User
 
 __all__ = [
     "CUSTOM_SLOTS",
@@ -62,6 +62,7 @@ __all__ = [
     "Integration",
     "Job",
     "JobRun",
+    "LoginFailure",
     "OutboxEntry",
     "PrComment",
     "PrCommit",

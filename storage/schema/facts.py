@@ -28,6 +28,7 @@ from storage.schema.base import (
     TimestampMixin,
     UTCDateTime,
     VersionedMixin,
+    trigram_indexes,
 )
 
 
@@ -48,6 +49,7 @@ class WorkItem(IdMixin, IntegrationMixin, LoadedFactMixin, TimestampMixin, Base)
         Index("ix_work_items_tenant_step", "tenant_id", "workflow_step"),
         Index("ix_work_items_tenant_updated", "tenant_id", "source_updated_at"),
         Index("ix_work_items_tenant_run", "tenant_id", "last_job_run_id"),
+        *trigram_indexes("work_items", "key", "summary"),
         Index(
             "ix_work_items_unmapped",
             "tenant_id",
@@ -183,6 +185,7 @@ class PullRequest(IdMixin, IntegrationMixin, LoadedFactMixin, TimestampMixin, Ba
         Index("ix_pull_requests_repo_number", "tenant_id", "repository_full_name", "number"),
         Index("ix_pull_requests_tenant_updated", "tenant_id", "source_updated_at"),
         Index("ix_pull_requests_tenant_run", "tenant_id", "last_job_run_id"),
+        *trigram_indexes("pull_requests", "title", "repository_full_name"),
     )
 
     external_id: Mapped[str] = mapped_column(String(100))  # GraphQL node id

@@ -1,10 +1,10 @@
-"""Tenants, users, server-side sessions and API tokens."""
+"""Tenants, users, server-side sessions, API tokens and the failed logins the rate limit counts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.schema.base import Base, BigId, IdMixin, TenantMixin, TimestampMixin, UTCDateTime
@@ -64,3 +64,16 @@ class ApiToken(IdMixin, TenantMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(16))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginFailure(IdMixin, Base):
+    """A failed login, kept while it counts towards the login rate limit of its (email,
+    client address). Not tied to a user: an email without an account is limited the same
+    way, so the limit reveals nothing about which emails exist."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key", "email", "client_address", "failed_at"),)
+
+    email: Mapped[str] = mapped_column(String(320))  # casefolded, as logins look users up
+    client_address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # purge by age

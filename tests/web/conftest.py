@@ -60,7 +60,7 @@ def empty_database(engine: Engine) -> None:
     this is a few small DELETEs instead of a TRUNCATE of every table (seconds per test)."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM tenants"))
-        for table in ("dead_letters", "rate_budgets", "worker_heartbeats"):
+        for table in ("dead_letters", "rate_budgets", "worker_heartbeats", "login_failures"):
             conn.execute(text(f"DELETE FROM {table}"))
 
 

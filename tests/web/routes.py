@@ -16,7 +16,7 @@ from tests.web.world import TenantWorld
 from web.routing import Guard
 
 # Routes that answer without a principal on purpose.
-PUBLIC = {"/", "/login", "/logout", "/healthz", "/readyz"}
+PUBLIC = {"/", "/login", "/logout", "/healthz", "/readyz", "/metrics"}
 # Routes that authenticate themselves (the SSE stream cannot go through the thread pool).
 SELF_GUARDED = {"/jobs/events"}
 

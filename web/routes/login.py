@@ -1,6 +1,7 @@
 """Log in and log out. These are the only routes without a principal: the login form is
-protected against CSRF by a nonce cookie set when the form is shown (login CSRF), and a login
-creates the server-side session row the cookie's JWT names."""
+protected against CSRF by a nonce cookie set when the form is shown (login CSRF), a login
+creates the server-side session row the cookie's JWT names, and repeated failures of one
+email from one address are refused for a while (`web.login_limit`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from storage.repositories import sessions, users
+from storage.repositories.login_failures import LoginKey
 from storage.schema import utcnow
 from web.auth import LOGIN_COOKIE, SESSION_COOKIE, session_principal
+from web.login_limit import LoginLimit, Throttled
 from web.routing import RouteTable
 from web.services import WebServices
 from web.templating import PageResponse
@@ -109,23 +112,45 @@ async def login(request: Request) -> Response:
             status=422,
         )
 
-    def sign_in() -> str | None:
+    limit = LoginLimit(web.config.login_max_failures, web.config.login_failure_window)
+    client = request.client.host if request.client else None
+    key = LoginKey.of(email, client)
+
+    def sign_in() -> str | Throttled | None:
+        """The session's token; None for wrong credentials."""
         with web.factory() as db, db.begin():
+            now = utcnow()
+            wait = limit.retry_after(db, key, now)
+            if wait is not None:
+                return Throttled(wait)
             user = users.authenticate(db, email, password)
             if user is None:
+                limit.failed(db, key, now)
                 return None
-            now = utcnow()
+            limit.succeeded(db, key)
             row = sessions.create_session(
                 db,
                 user.tenant_id,
                 user.id,
                 lifetime=web.config.session_idle,
                 user_agent=request.headers.get("user-agent"),
-                ip_address=request.client.host if request.client else None,
+                ip_address=client,
             )
             return web.codec.issue(row.id, user.id, user.tenant_id, now)
 
     token = await run_in_threadpool(sign_in)
+    if isinstance(token, Throttled):
+        response = _login_page(
+            web,
+            request,
+            nonce=nonce,
+            next_url=next_url,
+            email=email,
+            error=token.message,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(token.retry_after)
+        return response
     if token is None:
         return _login_page(
             web,

@@ -1,6 +1,6 @@
 """The stage functions the dataflows and the embedded pipeline share: a cancelled run's
-records are dropped (yet processed), a replayed dead item is stored once, and one refused
-message in a load batch is dead-lettered while the others load."""
+records are dropped (yet processed) by the transform and by the load, a replayed dead item is
+stored once, and one refused message in a load batch is dead-lettered while the others load."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dataflows.records import DeadItem
 from dataflows.tenant_configs import TenantConfigs
 from dataflows.transform import transform_window
 from pulse.messages import LoadMessage
-from storage.db import session_factory
+from storage.db import session_factory, transaction
+from storage.repositories import jobs
 from storage.schema import DeadLetter, WorkItem
 from tests.dataflows.pipeline.env import jira_issue, plain_tenant, raw_record
 
@@ -44,6 +45,32 @@ def test_a_cancelled_runs_records_are_dropped_but_marked_processed(pg_engine: En
     assert [o["work_items"][0]["key"] for o in result.load.outputs] == ["PUL-4", "PUL-5"]
     assert sorted(result.load.raw_ids) == [1, 2, 3, 4, 5]  # dropped ones still processed
     assert result.load.job_run_ids == [8]
+
+
+def test_a_load_drops_the_records_of_a_run_cancelled_after_their_transform(
+    any_engine: Engine,
+) -> None:
+    factory = session_factory(any_engine)
+    acme = plain_tenant(factory, "Acme")
+    with transaction(factory) as session:
+        job = jobs.ensure_job(session, acme.id, acme.jira_id)
+        run = jobs.start_run(session, acme.id, job.id)
+        assert run is not None
+        run_id = run.id
+    config = TenantConfigs(factory).get(acme.id)
+    windows = [
+        WindowBatch(_records(acme.id, acme.jira_id, run_id, range(1, 4))),
+        WindowBatch(_records(acme.id, acme.jira_id, None, range(4, 6))),
+    ]
+    messages = [transform_window(acme.id, window, config).load for window in windows]
+    with transaction(factory) as session:  # cancelled while its messages wait for the load
+        assert jobs.request_cancel(session, acme.id, run_id) is not None
+
+    LoadStage(factory, DeadLetterWriter(factory)).load(acme.id, messages)
+
+    with factory() as session:
+        keys = sorted(session.scalars(select(WorkItem.key)))
+    assert keys == ["PUL-4", "PUL-5"]
 
 
 def test_a_replayed_dead_item_is_stored_once(pg_engine: Engine) -> None:

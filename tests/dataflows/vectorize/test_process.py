@@ -1,5 +1,5 @@
-"""`pulse vectorize` as operators run it: a separate process that reports its heartbeat, embeds
-what arrives on the queue, and exits cleanly on SIGTERM."""
+"""`pulse vectorize` as operators run it: a separate process that reports its heartbeat and its
+health and metrics on a port, embeds what arrives on the queue, and exits cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from dataflows.rabbitmq import VECTORIZE_QUEUE, ConfirmedPublisher, Topology
 from storage.schema import WorkerHeartbeat
+from tests.pulse.ops.scrape import free_port, sample, status
 from tests.storage.loader.world import World
 
 from .facts import add_work_item, vector_rows, work_item_request
@@ -35,7 +36,7 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], w
         time.sleep(0.2)
 
 
-def test_the_worker_process_embeds_and_stops_cleanly_on_sigterm(
+def test_the_worker_process_embeds_serves_health_and_stops_cleanly_on_sigterm(
     acme: World, pg_url: str, rabbit_url: str, tmp_path: Path
 ) -> None:
     add_work_item(acme, "1", "Login page rejects valid passwords")
@@ -57,9 +58,13 @@ def test_the_worker_process_embeds_and_stops_cleanly_on_sigterm(
         "EMBEDDING_PROVIDER": "auto",
     }
     log = tmp_path / "vectorize.log"
+    port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pulse.cli", "vectorize", "--name", "vectorize-test"],
+            [
+                *(sys.executable, "-m", "pulse.cli", "vectorize", "--name", "vectorize-test"),
+                *("--health-port", str(port)),
+            ],
             env=env,
             cwd=tmp_path,
             stdout=output,
@@ -76,6 +81,16 @@ def test_the_worker_process_embeds_and_stops_cleanly_on_sigterm(
         with ConfirmedPublisher(rabbit_url, name="test-load") as publisher:
             publisher.publish("", VECTORIZE_QUEUE, work_item_request(acme, "1").to_json())
         _wait_for(lambda: "1" in vector_rows(acme), process, "the work item's vector")
+        assert (status(port, "/healthz"), status(port, "/readyz")) == (200, 200)
+        assert sample(port, "pulse_records_total", stage="vectorize") == 1
+        with ConfirmedPublisher(rabbit_url, name="test-poison") as publisher:
+            publisher.publish("", VECTORIZE_QUEUE, b"{truncated")
+
+        def counted() -> bool:
+            errors = sample(port, "pulse_errors_total", stage="vectorize", kind="fatal")
+            return errors == 1
+
+        _wait_for(counted, process, "the poison message's error in /metrics")
 
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

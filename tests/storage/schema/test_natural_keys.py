@@ -21,7 +21,7 @@ KEYS = natural_keys()
 # Tables whose only natural key is their primary key (a session id, a credential fingerprint,
 # a worker name) and event rows that are appended, never looked up by a natural key.
 PRIMARY_NATURAL_KEY = {"sessions", "rate_budgets", "worker_heartbeats"}
-EVENT_ROWS = {"outbox", "dead_letters", "job_runs"}
+EVENT_ROWS = {"outbox", "dead_letters", "job_runs", "login_failures"}
 
 
 def _violated(error: IntegrityError, key: NaturalKey, dialect: str) -> bool:

@@ -1,6 +1,7 @@
-"""The UI in a real browser: logging in, creating an integration and testing its connection
-against the simulator, editing a status mapping inline, and live progress on the jobs page
-with its latency measured from the committed row to the text on screen."""
+"""The UI in a real browser: logging in (and being held back after repeated failures), creating
+an integration and testing its connection against the simulator, editing a status mapping
+inline, and live progress on the jobs page with its latency measured from the committed row to
+the text on screen."""
 
 from __future__ import annotations
 
@@ -35,6 +36,20 @@ def test_log_in_and_out(page: Page, served: Served, world: World) -> None:
     expect(page.locator("button[name=run]")).to_have_count(0)  # viewers get no actions
     page.click("text=Log out")
     page.wait_for_url(f"{served.url}/login")
+
+
+def test_repeated_failed_logins_are_told_to_wait(page: Page, served: Served, world: World) -> None:
+    page.goto(f"{served.url}/login")
+    page.fill("input[name=email]", world.a.emails["user"])
+    for _ in range(5):
+        page.fill("input[name=password]", "not the password")
+        page.click("button[type=submit]")
+        expect(page.locator(".form-error")).to_contain_text("Email or password is wrong")
+        page.locator(".form-error").evaluate("error => error.remove()")  # wait for the next one
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")  # htmx swaps the 429 answer in like a 422
+    expect(page.locator(".form-error")).to_contain_text("Too many failed logins")
+    expect(page.locator(".form-error")).to_contain_text("Try again in 5 minutes")
 
 
 def test_create_an_integration_and_test_its_connection(
