@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,12 @@ from pipeline import (  # noqa: E402 - bench/pipeline.py
 from sqlalchemy import select  # noqa: E402
 
 from connectors.extract.service import StreamPublisher  # noqa: E402
+from dataflows.batching import TenantWindow  # noqa: E402
+from dataflows.rabbitmq.stream_source import StreamMessage  # noqa: E402
+from dataflows.records import DeadItem, unpack_raw_message  # noqa: E402
 from dataflows.replay import replay_tenant  # noqa: E402
+from dataflows.tenant_configs import TenantConfigs  # noqa: E402
+from dataflows.transform_flow import transform_for_tenant  # noqa: E402
 from storage.db import make_engine, session_factory, transaction  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.repositories import mappings  # noqa: E402
@@ -60,6 +66,30 @@ def change_mapping(factory: Any, tenant_id: int) -> None:
         mappings.create_status_mapping(
             session, tenant_id, source_name=CHANGED_STATUS, workflow_id=step.id
         )
+
+
+def rules_alone(factory: Any, tenant_id: int, spool: Any, batch_size: int) -> tuple[int, float]:
+    """The physical floor of one partition: the spooled raw messages unpacked and transformed
+    by the same functions in this one process, no broker, no database write. A tenant is one
+    partition, so its replay cannot beat one core running this. Returns (records, seconds)."""
+    configs = TenantConfigs(factory)
+    configs.get(tenant_id)  # read the configuration before the clock starts
+    records = 0
+    started = time.perf_counter()
+    for offset, (_, body) in enumerate(spool):
+        items = [
+            item
+            for item in unpack_raw_message(StreamMessage(0, offset, body), "etl.raw.0")
+            if not isinstance(item, DeadItem)
+        ]
+        window = TenantWindow(None, max_size=batch_size, max_delay=timedelta(0))
+        flushed, _ = window.on_batch(items)
+        rest, _ = window.on_notify()
+        for batch in [*flushed, *rest]:
+            transformed = transform_for_tenant(tenant_id, batch, configs, lambda runs: set())
+            transformed.load.to_json()
+            records += len(batch.records)
+    return records, time.perf_counter() - started
 
 
 def bench(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
@@ -84,10 +114,15 @@ def bench(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
             progress("loading the tenant through the shards (setup)")
             loaded = run_pipeline(url, setup, shards, rabbit)
             progress(f"  loaded in {loaded.seconds:.1f} s")
-            setup.spool.close()
             before = query_one(url, "SELECT config_version FROM tenants WHERE id = %s", tenant.id)
             if not args.unchanged:
                 change_mapping(factory, tenant.id)
+            progress("the rules alone on one core (the floor of one partition)")
+            floor_records, floor_seconds = rules_alone(
+                factory, tenant.id, setup.spool, args.batch_size
+            )
+            setup.spool.close()
+            progress(f"  {floor_records} records in {floor_seconds:.1f} s")
 
             progress("replay")
             started = time.monotonic()
@@ -139,6 +174,9 @@ def bench(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
         "replay_seconds": round(seconds, 1),
         "relay_seconds": round(relayed - started, 1),
         "replay_issues_per_s": round(args.issues / seconds, 1),
+        "rules_alone_records_per_s": round(floor_records / floor_seconds, 1),
+        # The floor for this replay's records at that rate: one tenant is one partition.
+        "rules_alone_floor_seconds": round(result.published * floor_seconds / floor_records, 1),
         "rows_rewritten": rewritten if version != before else 0,
         "shards_per_stage": args.shards,
         "partitions": partitions,

@@ -41,6 +41,7 @@ from storage.loader_facts import (
     replace_children,
     upsert_facts,
     upsert_statuses,
+    with_children_hash,
 )
 from storage.loader_links import KEY_SOURCES, check_links, load_links
 from storage.loader_sql import (
@@ -236,7 +237,8 @@ def _load(session: Session, batch: LoadBatch, progress: _Progress) -> LoadResult
     for name in _FACTS:
         progress.table = name
         remember = ("repository_full_name", "number") if name == "pull_requests" else ()
-        facts[name] = upsert_facts(conn, name, rows.get(name, ()), tenant, remember=remember)
+        fact_rows = with_children_hash(name, rows)
+        facts[name] = upsert_facts(conn, name, fact_rows, tenant, remember=remember)
         written[name] = len(facts[name].written)
     for spec in CHILDREN:
         progress.table = spec.table

@@ -274,23 +274,16 @@ def pending_outbox(session: Session, limit: int) -> list[PendingRecord]:
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=OutboxEntry)
-    return [
-        PendingRecord(
-            outbox,
-            partition,
-            raw,
-            tenant,
-            integration,
-            run,
-            entity,
-            ident,
-            version,
-            orjson.Fragment(payload),
-        )
-        for outbox, partition, raw, tenant, integration, run, entity, ident, version, payload in session.execute(
-            query
-        )
-    ]
+    pending = []
+    for row in session.execute(query):
+        outbox, partition, raw, tenant, integration, run, entity, ident, version, payload = row
+        pending.append(
+            PendingRecord(
+                outbox, partition, raw, tenant, integration, run, entity, ident, version,
+                orjson.Fragment(payload),
+            )
+        )  # fmt: skip
+    return pending
 
 
 def mark_published(session: Session, outbox_ids: Sequence[int]) -> None:

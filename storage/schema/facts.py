@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.schema.base import (
     Base,
     BigId,
+    ChildOfFactMixin,
     IdMixin,
     IntegrationMixin,
     JsonDoc,
@@ -38,6 +39,9 @@ class LoadedFactMixin(VersionedMixin):
 
     last_job_run_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # Digest of the child rows last written (transitions and sprints, or PR commits, reviews
+    # and comments): a rewrite with equal children, as most of a replay is, leaves them alone.
+    children_hash: Mapped[str | None] = mapped_column(String(32))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # gone at the source
 
 
@@ -129,7 +133,7 @@ class WorkItem(IdMixin, IntegrationMixin, LoadedFactMixin, TimestampMixin, Base)
     custom_20: Mapped[str | None] = mapped_column(String(1000))
 
 
-class WorkItemTransition(IdMixin, IntegrationMixin, TimestampMixin, Base):
+class WorkItemTransition(IdMixin, ChildOfFactMixin, TimestampMixin, Base):
     """One status change, replaced together with its work item."""
 
     __tablename__ = "work_item_transitions"
@@ -166,7 +170,7 @@ class Sprint(IdMixin, IntegrationMixin, VersionedMixin, TimestampMixin, Base):
     complete_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class WorkItemSprint(IdMixin, IntegrationMixin, TimestampMixin, Base):
+class WorkItemSprint(IdMixin, ChildOfFactMixin, TimestampMixin, Base):
     __tablename__ = "work_item_sprints"
     __table_args__ = (UniqueConstraint("work_item_id", "sprint_external_id"),)
 
@@ -218,7 +222,7 @@ class PullRequest(IdMixin, IntegrationMixin, LoadedFactMixin, TimestampMixin, Ba
     review_comment_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class _PullRequestChild(IdMixin, IntegrationMixin, TimestampMixin):
+class _PullRequestChild(IdMixin, ChildOfFactMixin, TimestampMixin):
     pull_request_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("pull_requests.id", ondelete="CASCADE")
     )

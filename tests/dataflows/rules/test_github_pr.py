@@ -13,7 +13,9 @@ from .helpers import CONFIG, GITHUB, meta
 
 
 def columns(table: Any, *, child: bool = False) -> set[str]:
+    # children_hash is the loader's (a digest of the rows the rules give as children)
     names = {c.name for c in table.__table__.columns} - {"id", "created_at", "updated_at"}
+    names -= {"children_hash"}
     return names - {"pull_request_id"} | {"pull_request_external_id"} if child else names
 
 

@@ -12,10 +12,11 @@ from storage.schema import Sprint, WorkItem, WorkItemSprint, WorkItemTransition
 from .helpers import CONFIG, JIRA, at, history, issue, meta, moves, status_item
 
 SERVER_MANAGED = {"id", "created_at", "updated_at"}
+LOADER_MANAGED = {"children_hash"}  # a digest of the child rows, taken by the loader
 
 
 def columns(table: Any, *, parent: str | None = None) -> set[str]:
-    names = {c.name for c in table.__table__.columns} - SERVER_MANAGED
+    names = {c.name for c in table.__table__.columns} - SERVER_MANAGED - LOADER_MANAGED
     if parent:
         names = names - {f"{parent}_id"} | {f"{parent}_external_id"}
     return names

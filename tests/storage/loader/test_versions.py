@@ -151,3 +151,24 @@ def test_a_configuration_change_rewrites_facts_at_the_same_version(world: World)
     assert after["step_seconds"] != before["step_seconds"]
     # The embedded text (key, type, summary, status name, labels) did not change.
     assert result.changed == []
+
+
+def test_a_newer_version_with_the_same_children_leaves_them_in_place(world: World) -> None:
+    world.load(world.batch(world.record("jira.issue", issue(1, sprints=[7], updated=10))))
+    before = world.rows("work_item_transitions", surrogate=True)
+
+    renamed = issue(1, sprints=[7], updated=20, summary="Renamed")
+    result = world.load(world.batch(world.record("jira.issue", renamed)))
+    assert result.written["work_items"] == 1
+    assert result.written["work_item_transitions"] == result.written["work_item_sprints"] == 0
+    assert world.rows("work_item_transitions", surrogate=True) == before  # the same rows, ids
+    assert [r["summary"] for r in world.rows("work_items")] == ["Renamed"]
+
+    moved = issue(1, path=("In Progress", "Done"), sprints=[7], updated=30)
+    result = world.load(world.batch(world.record("jira.issue", moved)))
+    assert result.written["work_item_transitions"] == 2
+    assert result.written["work_item_sprints"] == 1  # replaced with its siblings
+    assert [r["to_status"] for r in world.rows("work_item_transitions", by=("seq",))] == [
+        "In Progress",
+        "Done",
+    ]
