@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
@@ -38,10 +38,20 @@ class ShardObserver(Protocol):
         """`count` more items were dead-lettered."""
 
 
+@runtime_checkable
+class Positioned(Protocol):
+    """A partition that tells where it reads next without side effects. `snapshot` is not
+    that: Bytewax calls it when an epoch closes, and a source may act on it (the stream source
+    refills its epoch budget there), so an observer must never call it."""
+
+    @property
+    def position(self) -> object: ...
+
+
 class ObservedSource(FixedPartitionedSource[X, S], Generic[X, S]):
     """`inner`, with `on_read` told after every `next_batch` of every partition (empty batches
     too: they show the dataflow still polls), and once when a partition is built or resumed.
-    The snapshot is read each time, so `inner`'s must be cheap (a stream offset is)."""
+    The position is reported for partitions that have one (`Positioned`), else None."""
 
     def __init__(self, inner: FixedPartitionedSource[X, S], on_read: OnRead[S]) -> None:
         self._inner = inner
@@ -68,7 +78,8 @@ class _ObservedPartition(StatefulSourcePartition[X, S], Generic[X, S]):
         batch = self._inner.next_batch()  # StopIteration ends the partition, untouched
         if not isinstance(batch, list):
             batch = list(batch)
-        self._on_read(self._name, self._inner.snapshot(), len(batch))
+        position = self._inner.position if isinstance(self._inner, Positioned) else None
+        self._on_read(self._name, cast(S | None, position), len(batch))
         return batch
 
     def next_awake(self) -> datetime | None:

@@ -77,7 +77,13 @@ def build_stage_flow(
     source_stage = "raw" if stage == "transform" else "load"
     source = _watched(
         StreamSource.for_shard(
-            url, source_stage, settings.etl_partitions, shard, shards, stop_at_idle=stop_at_idle
+            url,
+            source_stage,
+            settings.etl_partitions,
+            shard,
+            shards,
+            prefetch=settings.etl_stream_prefetch,
+            stop_at_idle=stop_at_idle,
         ),
         observer,
     )

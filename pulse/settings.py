@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     etl_queue_enabled: bool = True
     etl_partitions: int = Field(default=16, ge=1, le=1024)
     etl_batch_max_delay_ms: int = Field(default=1000, ge=10, le=60_000)
+    etl_stream_prefetch: int = Field(
+        default=4,
+        ge=1,
+        le=10_000,
+        description="Messages a shard may hold unread per stream partition (raw ones are ~2 MB).",
+    )
     etl_stall_seconds: int = Field(
         default=1800,
         ge=5,

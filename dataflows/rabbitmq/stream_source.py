@@ -17,6 +17,9 @@ How a partition reads (why, in short):
   call returns belongs to the current epoch, so a call returning seconds of work would hold
   back the snapshot that makes progress survive a crash), and lets `next_awake` pace an idle
   partition;
+* what a shard's partitions emit together in one epoch is bounded (`epoch_bytes`): Bytewax holds
+  an input back only *between* epochs (until the previous one is processed), so without a bound
+  one epoch took in all the reader threads could fetch, and a transform shard grew to 1.7 GB;
 * `nack`/`reject` would close the whole connection with 540, so a poison body is passed on
   untouched and the dataflow diverts it in code;
 * a lost connection is raised as `RetriableError`: Bytewax stops, and the restarted dataflow
@@ -41,10 +44,14 @@ __all__ = ["StreamMessage", "StreamPartition", "StreamSource", "partition_of", "
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFETCH = 32
-DEFAULT_BUFFER_BYTES = 8_000_000  # per partition: about 4 raw messages of 100 issues
+# The broker may send `prefetch` messages before the first ack, so the count bounds memory
+# first: 16 partitions x 32 raw messages of 2 MB held a transform shard at 1.7 GB.
+DEFAULT_PREFETCH = 4
+DEFAULT_BUFFER_BYTES = 8_000_000  # per partition: what waits before credit is held back
 DEFAULT_MAX_BATCH = 5000
 DEFAULT_MAX_BATCH_BYTES = 1_000_000
+# What all partitions of a shard emit in one epoch; about 1.7k raw records, a second of work.
+DEFAULT_EPOCH_BYTES = 32_000_000
 DEFAULT_IDLE_WAIT = timedelta(milliseconds=20)
 StartOffset = int | str  # a number, or "first" / "last" / "next" as the broker understands them
 
@@ -82,15 +89,17 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        epoch_bytes: int = DEFAULT_EPOCH_BYTES,
         idle_wait: timedelta = DEFAULT_IDLE_WAIT,
         start: StartOffset = "first",
         stop_at_idle: float | None = None,
     ) -> None:
         if not queues:
             raise ConfigurationError("a stream source needs at least one stream")
-        if min(prefetch, buffer_bytes, max_batch, max_batch_bytes) < 1:
+        if min(prefetch, buffer_bytes, max_batch, max_batch_bytes, epoch_bytes) < 1:
             raise ConfigurationError(
-                "prefetch, buffer_bytes, max_batch and max_batch_bytes must be positive"
+                "prefetch, buffer_bytes, max_batch, max_batch_bytes and epoch_bytes must be "
+                "positive"
             )
         self._partitions = {queue: partition_of(queue) for queue in queues}
         self._url = url
@@ -98,6 +107,7 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
         self._buffer_bytes = buffer_bytes
         self._max_batch = max_batch
         self._max_batch_bytes = max_batch_bytes
+        self._epoch_budget = EpochBudget(epoch_bytes)
         self._idle_wait = idle_wait
         self._start = start
         self._stop_at_idle = stop_at_idle
@@ -124,10 +134,25 @@ class StreamSource(FixedPartitionedSource[StreamMessage, int | None]):
             buffer_bytes=self._buffer_bytes,
             max_batch=self._max_batch,
             max_batch_bytes=self._max_batch_bytes,
+            epoch_budget=self._epoch_budget,
             idle_wait=self._idle_wait,
             start=self._start,
             stop_at_idle=self._stop_at_idle,
         )
+
+
+class EpochBudget:
+    """Bytes of message bodies a source's partitions may still emit in the current epoch.
+    Shared by the partitions of one source (one thread calls them in turn); refilled when an
+    epoch closes, which Bytewax marks by calling each partition's `snapshot`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @property
+    def left(self) -> int:
+        return self.limit - self.used
 
 
 class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
@@ -146,10 +171,12 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        epoch_budget: EpochBudget | None = None,
         idle_wait: timedelta = DEFAULT_IDLE_WAIT,
         start: StartOffset = "first",
         stop_at_idle: float | None = None,
     ) -> None:
+        self._epoch_budget = epoch_budget or EpochBudget(DEFAULT_EPOCH_BYTES)
         self._max_batch = max_batch
         self._max_batch_bytes = max_batch_bytes
         self._idle_wait = idle_wait
@@ -165,9 +192,15 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
     def next_batch(self) -> list[StreamMessage]:
         self._reader.raise_failure()
         deliveries = self._reader.deliveries
+        budget = self._epoch_budget
+        if budget.left <= 0:
+            if deliveries:
+                self._idle_since = monotonic()  # held back, not idle
+            return []
+        most_bytes = min(self._max_batch_bytes, budget.left)
         batch: list[StreamMessage] = []
         size = last_tag = 0
-        while deliveries and len(batch) < self._max_batch and size < self._max_batch_bytes:
+        while deliveries and len(batch) < self._max_batch and size < most_bytes:
             delivery = deliveries.popleft()
             last_tag = delivery.tag
             if delivery.message is not None:
@@ -175,6 +208,7 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
                 size += len(delivery.message.body)
         if last_tag:
             self._reader.taken(last_tag, size)
+            budget.used += size
         if not batch:
             if self._stop_at_idle is not None and (
                 monotonic() - self._idle_since >= self._stop_at_idle
@@ -186,11 +220,17 @@ class StreamPartition(StatefulSourcePartition[StreamMessage, int | None]):
         return batch
 
     def next_awake(self) -> datetime | None:
-        if self._reader.deliveries:
+        if self._reader.deliveries and self._epoch_budget.left > 0:
             return None  # more is waiting: come back at once
         return datetime.now(UTC) + self._idle_wait
 
+    @property
+    def position(self) -> int | None:
+        """The next offset to emit, for observers (`snapshot` is Bytewax's epoch hook)."""
+        return self._next
+
     def snapshot(self) -> int | None:
+        self._epoch_budget.used = 0  # the epoch closed: the next one may emit again
         return self._next
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ def register(commands: Any) -> None:
 
 
 def _flow(args: argparse.Namespace) -> None:
+    from dataflows.malloc import limit_arenas
     from dataflows.shards import (
         build_stage_flow,
         declare_topology,
@@ -55,6 +56,7 @@ def _flow(args: argparse.Namespace) -> None:
     if not 0 <= args.shard < args.shards:
         raise ConfigurationError(f"--shard must be in 0..{args.shards - 1}, got {args.shard}")
     settings = args.settings
+    limit_arenas()  # before any reader thread allocates (see dataflows/malloc.py)
     declare_topology(settings)
     name = args.name or f"{args.stage}-{args.shard}-of-{args.shards}"
     engine = make_engine(settings.database_url)

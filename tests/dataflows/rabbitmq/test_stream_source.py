@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dataflows.rabbitmq import ConfirmedPublisher, StreamSource, Topology, shard_partitions
-from dataflows.rabbitmq.stream_source import StreamPartition
+from dataflows.rabbitmq.stream_source import StreamMessage, StreamPartition
 from pulse.errors import ConfigurationError
 from tests.dataflows.rabbitmq.streams import new_stage
 
@@ -148,7 +148,8 @@ def test_one_call_returns_at_most_max_batch_bytes_but_always_a_message(
     big messages short, and a message larger than the bound still goes through."""
     url, queue = filled
     for bound in (1, 40):  # bodies are 8 to 15 bytes
-        part = StreamSource(url, [queue], max_batch_bytes=bound).build_part("in", queue, 0)
+        source = StreamSource(url, [queue], prefetch=100, max_batch_bytes=bound)
+        part = source.build_part("in", queue, 0)
         try:
             batches: list[list[bytes]] = []
             offsets: list[int] = []
@@ -165,6 +166,36 @@ def test_one_call_returns_at_most_max_batch_bytes_but_always_a_message(
             assert max(map(len, batches)) == (1 if bound == 1 else 5)
         finally:
             part.close()
+
+
+@pytest.mark.integration
+def test_partitions_share_an_epoch_budget_refilled_when_the_epoch_closes(
+    filled: tuple[str, str],
+) -> None:
+    """Bytewax holds an input back only between epochs, so the source bounds what one epoch
+    takes in; `snapshot` marks the epoch's end."""
+    url, queue = filled
+    source = StreamSource(url, [queue], prefetch=100, epoch_bytes=50)
+    part = source.build_part("in", queue, 0)
+    try:
+        deadline = time.monotonic() + 5
+        while len(part._reader.deliveries) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        taken: list[StreamMessage] = []
+        while batch := part.next_batch():
+            taken.extend(batch)
+        got = [m.offset for m in taken]
+        sizes = [len(m.body) for m in taken]
+        assert sum(sizes[:-1]) < 50 <= sum(sizes)  # the message that reaches the budget is last
+        assert part._reader.deliveries  # more waits, held back
+        assert part.next_batch() == []
+        assert part.next_awake() is not None
+        assert part.snapshot() == len(got)
+        after = [m.offset for m in part.next_batch()]  # the next epoch
+        assert after == list(range(len(got), len(got) + len(after)))
+        assert after
+    finally:
+        part.close()
 
 
 @pytest.mark.integration
