@@ -36,6 +36,13 @@ def register(commands: Any) -> None:
         "--name",
         help="process name for its heartbeat (default: STAGE-K-of-N, e.g. transform-0-of-4)",
     )
+    flow.add_argument(
+        "--probe-lag",
+        action="store_true",
+        help="also measure the streams' lag in this process for /metrics (reads each stream's "
+        "last chunk every 5 s; by default the scheduler's queue monitor does it from the "
+        "offsets this shard's heartbeat records)",
+    )
     add_health_port(flow)
     flow.set_defaults(handler=_flow)
 
@@ -61,7 +68,9 @@ def _flow(args: argparse.Namespace) -> None:
     name = args.name or f"{args.stage}-{args.shard}-of-{args.shards}"
     engine = make_engine(settings.database_url)
     heartbeat = Heartbeat(session_factory(engine), name, args.stage)
-    monitor = ShardMonitor(args.stage, settings.rabbitmq_url, heartbeat)
+    monitor = ShardMonitor(
+        args.stage, settings.rabbitmq_url, heartbeat, probe_streams=args.probe_lag
+    )
     flow = build_stage_flow(
         settings,
         args.stage,

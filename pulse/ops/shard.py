@@ -4,8 +4,12 @@ The dataflow reports to a `ShardMonitor` from its own thread (`dataflows.observe
 partition's next offset after every poll, the records its output took and the items it
 dead-lettered. A thread of the monitor turns that, every few seconds, into
 
-* `pulse_queue_lag_messages{queue}` and `pulse_queue_messages{queue}` for the shard's streams:
-  the stream's tail offset + 1 minus the partition's next offset, and the stream's length;
+* with `probe_streams`, `pulse_queue_lag_messages{queue}` and `pulse_queue_messages{queue}` for
+  the shard's streams: the stream's tail offset + 1 minus the partition's next offset, and the
+  stream's length. Off by default: over AMQP a stream's tail is found by reading its last chunk,
+  which for raw streams (2 MB messages, chunks of many) cost a transform shard hundreds of MB
+  of transient memory and CPU every round; the scheduler's queue monitor computes the same lag
+  from the offsets in the heartbeat;
 * the shard's heartbeat row, with those next offsets (`detail.offsets`, which the queue
   monitor and the web read), written only while the dataflow still polls its source, so a
   wedged dataflow shows as a stale heartbeat, not as a healthy monitor thread.
@@ -43,7 +47,9 @@ class ShardMonitor:
         *,
         every: float = 5.0,
         patience: float = 120.0,
+        probe_streams: bool = False,
     ) -> None:
+        self._probe_streams = probe_streams
         self.metrics = metrics if metrics is not None else Metrics()
         self._url = rabbitmq_url
         self._heartbeat = heartbeat
@@ -79,13 +85,16 @@ class ShardMonitor:
     # The monitor thread.
 
     def refresh(self) -> dict[str, int]:
-        """Beat (while the dataflow polls) and set the lag gauges; returns the lag by stream."""
+        """Beat (while the dataflow polls) and, when probing, set the lag gauges; returns the
+        lag by stream (empty without probing)."""
         with self._lock:
             offsets = dict(self._offsets)
         if self.live():
             known = {queue: offset for queue, offset in offsets.items() if offset is not None}
             self._heartbeat.beat(force=True, offsets=known)
         lags: dict[str, int] = {}
+        if not self._probe_streams:
+            return lags
         for queue, bounds in stream_bounds(self._url, sorted(offsets)).items():
             lags[queue] = stream_lag(bounds, offsets[queue])
             self.metrics.queue_lag.labels(queue).set(lags[queue])

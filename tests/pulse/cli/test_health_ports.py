@@ -189,8 +189,18 @@ def test_pulse_flow_shards_report_records_lag_and_offsets(
         ports = {"transform": free_port(), "load": free_port()}
         log = tmp_path / "flows.log"
         with (
-            _process(env, log, "flow", "transform", "--health-port", str(ports["transform"])) as t,
-            _process(env, log, "flow", "load", "--health-port", str(ports["load"])) as load,
+            _process(
+                env,
+                log,
+                "flow",
+                "transform",
+                "--health-port",
+                str(ports["transform"]),
+                "--probe-lag",
+            ) as t,
+            _process(
+                env, log, "flow", "load", "--health-port", str(ports["load"]), "--probe-lag"
+            ) as load,
         ):
             _ready(ports["transform"], t, log)
             _ready(ports["load"], load, log)

@@ -37,7 +37,9 @@ def test_lag_offsets_heartbeat_and_health_of_a_shard(pg_engine: Engine, rabbit_u
         _publish(url, 0, 2)
         _publish(url, 1, 5)
         heartbeat = Heartbeat(factory, "transform-0-of-1", "transform")
-        monitor = ShardMonitor("transform", url, heartbeat, every=0.2, patience=1.5)
+        monitor = ShardMonitor(
+            "transform", url, heartbeat, every=0.2, patience=1.5, probe_streams=True
+        )
         port = free_port()
         with monitor.running(port):
             wait_until(lambda: status(port, "/healthz") == 503, "the health port")
