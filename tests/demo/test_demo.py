@@ -8,14 +8,19 @@ import io
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from pulse.demo import ADMIN_EMAIL, DEMO_TENANT, Dataset, DemoOptions, run_demo
 from pulse.errors import ConfigurationError
-from storage.db import make_engine, session_factory, transaction
 from storage.repositories import jobs, tenants, users
-from storage.schema import JobRun
-from tests.demo.env import ISSUES, PRS, SCALE, counted, embedded_settings
+from tests.demo.env import (
+    ISSUES,
+    PRS,
+    SCALE,
+    counted,
+    demo_database,
+    embedded_settings,
+    run_state,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,45 +28,24 @@ OPTIONS = DemoOptions(dataset=Dataset(scale=SCALE, seed=3), serve=False, simulat
 
 
 def _tenant_id(database_url: str) -> int:
-    engine = make_engine(database_url)
-    try:
-        with session_factory(engine)() as session:
-            tenant = tenants.find_tenant(session, DEMO_TENANT)
-            assert tenant is not None
-            return tenant.id
-    finally:
-        engine.dispose()
+    with demo_database(database_url) as session:
+        tenant = tenants.find_tenant(session, DEMO_TENANT)
+        assert tenant is not None
+        return tenant.id
 
 
 def _login_works(database_url: str, password: str) -> bool:
-    engine = make_engine(database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            return users.authenticate(session, ADMIN_EMAIL, password) is not None
-    finally:
-        engine.dispose()
+    with demo_database(database_url, write=True) as session:
+        return users.authenticate(session, ADMIN_EMAIL, password) is not None
 
 
 def _leave_a_run_queued(database_url: str, tenant_id: int) -> int:
     """What a demo interrupted before its extract began leaves behind."""
-    engine = make_engine(database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            job = jobs.list_jobs(session, tenant_id)[0]
-            run = jobs.start_run(session, tenant_id, job.id, kind="full")
-            assert run is not None
-            return run.id
-    finally:
-        engine.dispose()
-
-
-def _run_state(database_url: str, run_id: int) -> str:
-    engine = make_engine(database_url)
-    try:
-        with session_factory(engine)() as session:
-            return str(session.scalar(select(JobRun.state).where(JobRun.id == run_id)))
-    finally:
-        engine.dispose()
+    with demo_database(database_url, write=True) as session:
+        job = jobs.list_jobs(session, tenant_id)[0]
+        run = jobs.start_run(session, tenant_id, job.id, kind="full")
+        assert run is not None
+        return run.id
 
 
 def test_demo_loads_what_the_simulator_holds_and_runs_again(tmp_path: Path) -> None:
@@ -103,7 +87,7 @@ def test_demo_loads_what_the_simulator_holds_and_runs_again(tmp_path: Path) -> N
     assert second.tenant_reused
     assert second.loaded == expected
     assert counted(settings, tenant_id) == expected
-    assert _run_state(settings.database_url, leftover) == "cancelled"
+    assert run_state(settings.database_url, leftover) == "cancelled"
     assert {r.id for r in second.runs}.isdisjoint({r.id for r in first.runs})
     assert not _login_works(settings.database_url, password)  # a fresh password each demo
 

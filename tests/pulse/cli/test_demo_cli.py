@@ -15,14 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from pulse.jobs import ExtractDispatcher, JobService
 from pulse.settings import Settings
 from storage.db import make_engine, session_factory
 from storage.repositories import jobs, tenants
-from storage.schema import JobRun
-from tests.demo.env import ISSUES, PRS, SCALE
+from tests.demo.env import ISSUES, PRS, SCALE, run_state
 
 pytestmark = pytest.mark.slow
 
@@ -96,15 +94,6 @@ def _run_now(database_url: str) -> int:
         engine.dispose()
 
 
-def _state_of(database_url: str, run_id: int) -> str:
-    engine = make_engine(database_url)
-    try:
-        with session_factory(engine)() as session:
-            return str(session.scalar(select(JobRun.state).where(JobRun.id == run_id)))
-    finally:
-        engine.dispose()
-
-
 def test_serving_runs_what_the_ui_queues_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
@@ -127,7 +116,7 @@ def test_serving_runs_what_the_ui_queues_and_ctrl_c_stops_everything(tmp_path: P
         database_url = f"sqlite:///{tmp_path / 'state' / 'pulse.db'}"
         run_id = _run_now(database_url)
         _wait_for(log, rf"run ({run_id}) \(started in the UI\) is over", process, 120)
-        assert _state_of(database_url, run_id) == "succeeded"
+        assert run_state(database_url, run_id) == "succeeded"
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
