@@ -8,6 +8,7 @@ full page can never drift apart.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -54,22 +55,13 @@ def _ago(value: datetime | None) -> str:
 
 def _timetag(value: datetime | None) -> Markup:
     """A <time> element: relative text, exact UTC in the tooltip. Built from a datetime this
-    code formats (never from source text), each piece escaped all the same by `join`, which
-    escapes what is not Markup: `Markup.format` (string.Formatter) was a third of a data
-    page's render."""
+    code formats (never from source text), each piece escaped all the same. Plain string work
+    and one Markup: Markup.format, then Markup.join, were a third and a fifth of a data page's
+    render (50 rows, a tag each)."""
     if value is None:
         return Markup("—")
-    return Markup("").join(
-        (
-            Markup('<time datetime="'),
-            value.isoformat(),
-            Markup('" title="'),
-            _dt(value),
-            Markup('">'),
-            _ago(value),
-            Markup("</time>"),
-        )
-    )
+    iso, exact, ago = (html.escape(text) for text in (value.isoformat(), _dt(value), _ago(value)))
+    return Markup(f'<time datetime="{iso}" title="{exact}">{ago}</time>')  # noqa: S704 - escaped
 
 
 def _number(value: int | float | None) -> str:
