@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from support import progress, throwaway_database, unwind_on_sigterm
 
 from connectors import github, jira
 from connectors.base import ExtractWindow, Stream
@@ -52,34 +48,8 @@ HISTORIES = 100
 MAX_RETRIES = 3
 PARTITIONS = 16
 
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def _terminate(signum: int, _frame: Any) -> None:
-    # SIGTERM unwinds like Ctrl-C, so the database is dropped on the way out.
-    raise SystemExit(128 + signum)
-
 
 # -- the throwaway database ------------------------------------------------------------------------
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"pulse_bench_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a reused pid's leftover
-        admin.execute(f'CREATE DATABASE "{name}"')
-    progress(f"created database {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        progress(f"dropped database {name}")
 
 
 # -- setup -----------------------------------------------------------------------------------------
@@ -363,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL maintenance database")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()
 
     config = config_for(
         f"issues={args.issues},prs={args.prs},repos={args.repos},projects={args.projects},"

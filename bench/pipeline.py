@@ -35,7 +35,9 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the synthetic issues live with the pipeline tests
 
-from dataflows.rabbitmq import Topology, connect, shard_partitions  # noqa: E402
+from support import progress, throwaway_database, unwind_on_sigterm  # noqa: E402
+
+from dataflows.rabbitmq import Topology, shard_partitions  # noqa: E402
 from storage.db import make_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.schema import Base  # noqa: E402
@@ -53,34 +55,10 @@ from tests.dataflows.pipeline.synthetic_store import (  # noqa: E402
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RABBIT_HOST = "127.0.0.1:5672"
 IDLE = 3.0  # --stop-at-idle of the shard-speedup runs, subtracted from their time
-_STARTED = time.monotonic()
 _READING = re.compile(rb"reading stream etl\.\w+\.\d+ from offset")
 
 
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def on_sigterm(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so the throwaways are dropped
-
-
 # -- throwaway database and virtual hosts ----------------------------------------------------------
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"pulse_bench_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    progress(f"created database {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        progress(f"dropped database {name}")
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -94,11 +72,7 @@ def throwaway_vhost(partitions: int) -> Iterator[str]:
     try:
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         url = f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
-        connection = connect(url, name="bench-topology")
-        try:
-            Topology(partitions, 3).declare(connection.channel())
-        finally:
-            connection.close()
+        Topology(partitions, 3).declare_at(url, name="bench-topology")
         yield url
     finally:
         _rabbitmqctl("delete_vhost", vhost)
@@ -618,7 +592,7 @@ def run_bench(
     args: argparse.Namespace, bench: Callable[[argparse.Namespace, str, Path], dict[str, Any]]
 ) -> int:
     """Run `bench` in a throwaway database and work directory; print its one JSON line."""
-    signal.signal(signal.SIGTERM, on_sigterm)
+    unwind_on_sigterm()
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     with (

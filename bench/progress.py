@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,12 +33,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from support import progress, throwaway_database, unwind_on_sigterm
 
 from dataflows.rabbitmq import ConfirmedPublisher, Topology
 from dataflows.rabbitmq.progress import ProgressPublisher
@@ -63,29 +61,6 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP_HOST = "127.0.0.1:5672"
 RAW_PER_RUN = 3_000
 PAGE = 50
-
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def _terminate(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"pulse_bench_progress_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -260,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL maintenance database")
     parser.add_argument("--amqp-host", default=AMQP_HOST)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()
     interval = args.interval_ms / 1000
     gap = args.commit_gap_ms / 1000
-    with throwaway_database(args.admin_url) as db_url, throwaway_vhost(args.amqp_host) as amqp_url:
+    with (
+        throwaway_database(args.admin_url, "pulse_bench_progress") as db_url,
+        throwaway_vhost(args.amqp_host) as amqp_url,
+    ):
         engine = make_engine(db_url)
         publisher = ProgressPublisher(amqp_url, name="bench-scheduler")
         stage_publisher = ProgressPublisher(amqp_url, name="bench-stage")

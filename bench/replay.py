@@ -29,7 +29,6 @@ from pipeline import (  # noqa: E402 - bench/pipeline.py
     flow_env,
     generate,
     peak_rss,
-    progress,
     query_one,
     restarts_of,
     run_bench,
@@ -39,6 +38,7 @@ from pipeline import (  # noqa: E402 - bench/pipeline.py
     wait_processed,
 )
 from sqlalchemy import select  # noqa: E402
+from support import progress  # noqa: E402
 
 from connectors.extract.service import StreamPublisher  # noqa: E402
 from dataflows.batching import TenantWindow  # noqa: E402

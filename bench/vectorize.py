@@ -22,23 +22,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
-import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from cryptography.fernet import Fernet
 from qdrant_client import QdrantClient
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
+from support import progress, throwaway_database, unwind_on_sigterm
 
 from dataflows.rules.github_pr import pull_request_text
 from dataflows.rules.jira_issue import work_item_text
@@ -54,7 +51,6 @@ from storage.schema import PullRequest, VectorPoint, WorkItem
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REQUEST_SIZE = 100  # facts per vectorize request, as the load stage sends them
-_STARTED = time.monotonic()
 _VOCABULARY = (
     "login page token session cache timeout retry queue worker deploy rollback schema migration "
     "index query latency dashboard report export import billing invoice customer account "
@@ -64,29 +60,6 @@ _VOCABULARY = (
     "sprint backlog story epic estimate priority blocker regression performance throughput"
 )
 _WORDS = tuple(_VOCABULARY.split())
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def _terminate(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so the database is dropped
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"pulse_bench_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    progress(f"created database {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        progress(f"dropped database {name}")
 
 
 def _sentence(rng: random.Random, low: int, high: int) -> str:
@@ -251,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()
 
     local = LocalEmbedder(batch_size=args.batch_size)
     model = local.load()

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ import httpx
 import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy.orm import Session
+from support import progress, throwaway_database, unwind_on_sigterm
 
 from storage.crypto import CredentialCipher
 from storage.db import make_engine
@@ -57,30 +57,6 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 EMAIL = "bench-admin@example.com"
 PASSWORD = "bench password 1234"
 ROOT = Path(__file__).resolve().parents[1]
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def _terminate(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so the database is dropped
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"pulse_bench_web_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    progress(f"created database {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        progress(f"dropped database {name}")
 
 
 def populate(url: str, items: int, cipher: CredentialCipher) -> None:
@@ -333,14 +309,14 @@ def main() -> int:
         "--workers", type=int, default=2, help="`pulse web --workers` (one per core)"
     )
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()
     key = Fernet.generate_key().decode()
     os.environ["BENCH_ENCRYPTION_KEY"] = key
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     state_dir = Path(f"/tmp/pulse-bench-web-{os.getpid()}")
-    with throwaway_database(args.admin_url) as url:
+    with throwaway_database(args.admin_url, "pulse_bench_web") as url:
         populate(url, args.items, CredentialCipher(key))
         with serve(url, state_dir, port, args.workers) as base:
             # Warm-up: connections, template compilation, PostgreSQL caches.
