@@ -25,7 +25,6 @@ from dataflows.dead_letters import DeadLetterSink, DeadLetterWriter, rabbit_dead
 from dataflows.load import LoadStage
 from dataflows.load_flow import LoadSink, VectorizePublisher, build_load_flow
 from dataflows.observed import CountedSink, ObservedSource, ShardObserver
-from dataflows.rabbitmq.publisher import connect
 from dataflows.rabbitmq.stream_sink import StreamSink
 from dataflows.rabbitmq.stream_source import StreamMessage, StreamSource
 from dataflows.rabbitmq.topology import Topology
@@ -53,11 +52,8 @@ def _rabbitmq_url(settings: Settings) -> str:
 
 
 def declare_topology(settings: Settings) -> None:
-    connection = connect(_rabbitmq_url(settings), name="topology")
-    try:
-        Topology(settings.etl_partitions, settings.etl_max_retries).declare(connection.channel())
-    finally:
-        connection.close()
+    topology = Topology(settings.etl_partitions, settings.etl_max_retries)
+    topology.declare_at(_rabbitmq_url(settings))
 
 
 def build_stage_flow(

@@ -45,6 +45,16 @@ class Topology:
     def streams(self, stage: str) -> list[str]:
         return [self.stream(stage, p) for p in range(self.partitions)]
 
+    def declare_at(self, url: str, *, name: str = "topology") -> None:
+        """`declare` on a connection of its own, closed after."""
+        from dataflows.rabbitmq.publisher import connect  # publisher needs nothing from here
+
+        connection = connect(url, name=name)
+        try:
+            self.declare(connection.channel())
+        finally:
+            connection.close()
+
     def declare(self, channel: BlockingChannel) -> None:
         channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True)
         for queue in (EXTRACT_QUEUE, VECTORIZE_QUEUE):

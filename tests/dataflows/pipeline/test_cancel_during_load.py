@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from dataflows.rabbitmq import Topology, connect
+from dataflows.rabbitmq import Topology
 from dataflows.rabbitmq.inspect import stream_bounds
 from dataflows.rabbitmq.stream_source import StreamPartition
 from pulse.messages import LoadMessage, partition_for
@@ -95,11 +95,7 @@ def test_cancel_during_load_stops_at_once_and_leaves_no_half_loaded_message(
     spool = BodySpool()
     try:
         assert store_issues(pg_url, tenant, items, spool, partitions=PARTITIONS) == len(items)
-        connection = connect(vhost_url, name="test-topology")
-        try:
-            Topology(PARTITIONS, 3).declare(connection.channel())
-        finally:
-            connection.close()
+        Topology(PARTITIONS, 3).declare_at(vhost_url)
         publish(vhost_url, spool)
     finally:
         spool.close()

@@ -35,7 +35,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from dataflows.embedded import EmbeddedPipeline
-from dataflows.rabbitmq import Topology, connect
+from dataflows.rabbitmq import Topology
 from pulse.messages import RecordBatch
 from storage.db import make_engine, session_factory
 from storage.migrate import upgrade
@@ -134,14 +134,6 @@ class _Shard:
         if self.runs and self.current.process.poll() is None:
             self.current.process.kill()
             self.current.process.wait()
-
-
-def _declare(url: str) -> None:
-    connection = connect(url, name="test-topology")
-    try:
-        Topology(PARTITIONS, 3).declare(connection.channel())
-    finally:
-        connection.close()
 
 
 def _scalar(engine: Engine, query: str, **params: Any) -> int:
@@ -293,7 +285,7 @@ def test_kill_9_transform_and_load_repeatedly_equals_a_clean_run(
     published: dict[int, int] = {}
     for partition, _ in spool:
         published[partition] = published.get(partition, 0) + 1
-    _declare(vhost_url)
+    Topology(PARTITIONS, 3).declare_at(vhost_url)
     publish(vhost_url, spool)
     spool.close()
     ready = time.monotonic() - started

@@ -28,14 +28,6 @@ pytestmark = [pytest.mark.integration]
 PARTITIONS = 4
 
 
-def _declare(url: str) -> None:
-    connection = connect(url, name="test-topology")
-    try:
-        Topology(PARTITIONS, 3).declare(connection.channel())
-    finally:
-        connection.close()
-
-
 def _counts(engine: Engine, model: type, column: str = "tenant_id") -> dict[int, int]:
     with session_factory(engine)() as session:
         rows = session.execute(
@@ -48,7 +40,7 @@ def test_two_tenants_flow_through_rabbitmq_into_postgresql(
     pg_engine: Engine, pg_url: str, vhost_url: str, tmp_path: Path
 ) -> None:
     factory = session_factory(pg_engine)
-    _declare(vhost_url)
+    Topology(PARTITIONS, 3).declare_at(vhost_url)
     with SimulatorServer(config_for("issues=80,prs=20,repos=2,histories=15", seed=7)) as sim:
         tenants = {site: make_tenant(factory, sim, site) for site in ("acme", "globex")}
         for tenant in tenants.values():
