@@ -2,9 +2,10 @@
 
 Each stream partition's reader thread receives its messages (about 2 MB for 100 raw payloads),
 and glibc gives every thread that allocates its own arena, up to 8 per core. Freed message
-buffers stay in those arenas, so a transform shard reading 16 partitions grew to 750 MB of
-resident memory over 30,000 issues; with two arenas it stayed at about 420 MB and ran no slower
-(bench/README.md). The limit is set with `mallopt` at start, before the reader threads exist.
+buffers stay in those arenas: a transform shard reading 16 partitions (while a lag probe, since
+made optional, read more big messages in another thread) peaked at 750 MB over 30,000 issues,
+and at 420 MB with two arenas, no slower (bench/README.md). The limit is set with `mallopt` at
+start, before the reader threads exist.
 """
 
 from __future__ import annotations

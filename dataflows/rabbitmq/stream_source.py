@@ -19,7 +19,7 @@ How a partition reads (why, in short):
   partition;
 * what a shard's partitions emit together in one epoch is bounded (`epoch_bytes`): Bytewax holds
   an input back only *between* epochs (until the previous one is processed), so without a bound
-  one epoch took in all the reader threads could fetch, and a transform shard grew to 1.7 GB;
+  one epoch may take in all that 16 partitions' readers hold, and its parsed records with it;
 * `nack`/`reject` would close the whole connection with 540, so a poison body is passed on
   untouched and the dataflow diverts it in code;
 * a lost connection is raised as `RetriableError`: Bytewax stops, and the restarted dataflow
@@ -28,7 +28,6 @@ How a partition reads (why, in short):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from time import monotonic
@@ -42,10 +41,9 @@ from pulse.errors import ConfigurationError
 
 __all__ = ["StreamMessage", "StreamPartition", "StreamSource", "partition_of", "shard_partitions"]
 
-log = logging.getLogger(__name__)
 
 # The broker may send `prefetch` messages before the first ack, so the count bounds memory
-# first: 16 partitions x 32 raw messages of 2 MB held a transform shard at 1.7 GB.
+# first: at 32, 16 partitions could hold 1 GB of 2 MB raw messages.
 DEFAULT_PREFETCH = 4
 DEFAULT_BUFFER_BYTES = 8_000_000  # per partition: what waits before credit is held back
 DEFAULT_MAX_BATCH = 5000

@@ -10,7 +10,7 @@ import pytest
 
 from dataflows.rabbitmq import ConfirmedPublisher, StreamSource, Topology, shard_partitions
 from dataflows.rabbitmq.stream_source import StreamMessage, StreamPartition
-from pulse.errors import ConfigurationError
+from pulse.errors import ConfigurationError, RetriableError
 from tests.dataflows.rabbitmq.streams import new_stage
 
 N = 2000
@@ -234,3 +234,19 @@ def test_a_queue_that_is_not_a_stream_fails_loudly(rabbit_url: str) -> None:
         publisher.channel.queue_declare(queue, durable=True)
     with pytest.raises(ConfigurationError, match="as a stream"):
         StreamSource(rabbit_url, [queue]).build_part("in", queue, None)
+
+
+@pytest.mark.integration
+def test_a_stream_deleted_while_read_is_a_retriable_error_with_its_name(rabbit_url: str) -> None:
+    """The reader thread's failure reaches the dataflow's thread as a clear, retriable error
+    (the restarted dataflow resumes from its snapshot), never as a partition gone quiet."""
+    queue = Topology.stream(new_stage(rabbit_url, 1), 0)
+    part = StreamSource(rabbit_url, [queue]).build_part("in", queue, None)
+    try:
+        assert part.next_batch() == []
+        with ConfirmedPublisher(rabbit_url, name="test-delete") as publisher:
+            publisher.channel.queue_delete(queue)
+        with pytest.raises(RetriableError, match=queue.replace(".", r"\.")):
+            _poll(part, seconds=10)
+    finally:
+        part.close()
