@@ -11,28 +11,17 @@ from types import TracebackType
 
 import uvicorn
 
-from pulse.errors import ConfigurationError, FatalError
+from pulse.errors import FatalError
 from pulse.jobs import ProgressEvent
 from pulse.settings import Settings
+from web.listen import listening_socket
 
 _START_TIMEOUT = 30.0
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """The web UI's socket, bound before anything slow happens so that a busy port fails the
-    demo at once. IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose
-    `proto` says TCP."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(
-            f"cannot serve the web UI on {host}:{port}: {exc.strerror} (choose another --port)"
-        ) from None
-    return sock
+    """The web UI's socket, bound before anything slow happens."""
+    return listening_socket(host, port, hint="choose another --port")
 
 
 class WebServer:

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from pulse.cli import build_parser
-from pulse.cli.web import _listening_socket
 from pulse.errors import ConfigurationError
+from web.listen import listening_socket
 
 
 def test_pulse_web_is_a_command() -> None:
@@ -20,12 +20,15 @@ def test_pulse_web_is_a_command() -> None:
 
 
 def test_the_shared_socket_says_tcp_so_responses_are_not_delayed() -> None:
-    sock = _listening_socket("127.0.0.1", 0)
+    sock = listening_socket("127.0.0.1", 0, inheritable=True)
     try:
         assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only then
+        assert sock.get_inheritable()  # the worker processes share it
         taken = sock.getsockname()[1]
         sock.listen()
         with pytest.raises(ConfigurationError, match=f"cannot listen on 127.0.0.1:{taken}"):
-            _listening_socket("127.0.0.1", taken)
+            listening_socket("127.0.0.1", taken)
+        with pytest.raises(ConfigurationError, match=r"\(choose another --port\)"):
+            listening_socket("127.0.0.1", taken, hint="choose another --port")
     finally:
         sock.close()
