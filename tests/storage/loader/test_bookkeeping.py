@@ -152,6 +152,22 @@ def test_rows_of_another_tenant_are_refused(world: World) -> None:
     assert world.rows("work_items") == []
 
 
+def test_a_child_row_of_another_tenant_is_refused(world: World) -> None:
+    """Child tables have no tenant foreign key of their own (migration 0004): the loader's
+    check is what keeps a transition from landing under another tenant."""
+    batch = world.batch(world.record("jira.issue", issue(1)))
+    transitions = batch.rows["work_item_transitions"]
+    assert transitions
+    stray = [{**transitions[0], "tenant_id": world.tenant_id + 1}, *transitions[1:]]
+    foreign = LoadBatch(
+        world.tenant_id, world.run_id, {**batch.rows, "work_item_transitions": stray}
+    )
+    with pytest.raises(LoadError, match="work_item_transitions row belongs to tenant"):
+        world.load(foreign)
+    assert world.rows("work_items") == []
+    assert world.rows("work_item_transitions") == []
+
+
 def test_a_batch_the_loader_would_have_to_guess_about_is_refused(world: World) -> None:
     batch = world.batch(
         world.record("jira.issue", issue(1)),

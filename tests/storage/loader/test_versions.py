@@ -3,10 +3,10 @@ a configuration change rewrites facts at the same source version."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from storage.repositories.tenants import bump_config_version
-from storage.schema import StatusMapping, Workflow
+from storage.schema import Base, StatusMapping, Workflow
 
 from .payloads import REPO, dev_status, issue, project, pull_request, status
 from .world import Record, World
@@ -172,3 +172,24 @@ def test_a_newer_version_with_the_same_children_leaves_them_in_place(world: Worl
         "In Progress",
         "Done",
     ]
+
+
+def test_deleting_a_tenant_removes_its_facts_and_their_children(world: World) -> None:
+    """Child rows reach the tenant only through their parent's foreign key (migration 0004):
+    the cascade must still leave nothing of the tenant behind."""
+    world.load(world.batch(*_full_batch(world)))
+    tenant = world.tenant_id
+    with world.engine.begin() as conn:
+        assert conn.execute(
+            text("SELECT count(*) FROM work_item_transitions WHERE tenant_id = :t"), {"t": tenant}
+        ).scalar_one()
+        conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": tenant})
+    with world.engine.connect() as conn:
+        left = {
+            table.name: conn.execute(
+                text(f"SELECT count(*) FROM {table.name} WHERE tenant_id = :t"), {"t": tenant}
+            ).scalar_one()
+            for table in Base.metadata.sorted_tables
+            if "tenant_id" in table.c
+        }
+    assert {name: count for name, count in left.items() if count} == {}
