@@ -28,7 +28,8 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> Engine:
+    """`pool_size` is the connections kept open on PostgreSQL (SQLite keeps its default)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
@@ -38,7 +39,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("pool_size", pool_size)
     kwargs.setdefault("max_overflow", 10)
     # Raw payloads are read and written as JSONB by the megabyte: orjson parses them about
     # five times faster than the json module (measured on the outbox relay).

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import CapacityLimiter
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -100,7 +101,8 @@ def create_app(
     the model semantic search uses (tests); by default each tenant's own is used."""
     config = config or WebConfig()
     owns_engine = engine is None
-    engine = engine if engine is not None else make_engine(settings.database_url)
+    if engine is None:
+        engine = make_engine(settings.database_url, pool_size=config.db_concurrency)
     codec = SessionCodec(jwt_secret(settings), config)
     hub = ProgressHub(queue_size=config.client_queue_size)
     factory = session_factory(engine)
@@ -116,6 +118,7 @@ def create_app(
         replays=ReplayRunner(settings, factory),
         queues=QueueAccess(settings, factory),
         vectors=VectorAccess(settings, factory, cipher_for(settings), embedder=embedder),
+        db_slots=CapacityLimiter(config.db_concurrency),
     )
 
     metrics = Metrics()

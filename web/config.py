@@ -24,6 +24,10 @@ class WebConfig:
     login_failure_window: timedelta = timedelta(minutes=5)
     # e.g. "https://pulse.example.com"; None accepts the origin the request was sent to.
     public_origin: str | None = None
+    # Requests that use the database at once in one web process; its pool keeps this many
+    # connections. Beyond it, threads only queue for the GIL and overflow connections open and
+    # close per request (measured in bench/web.py: 1 request in 5 opened one at 10 a process).
+    db_concurrency: int = 4
     # Live progress: events buffered per SSE client before it is dropped (it reconnects).
     client_queue_size: int = 64
     sse_ping_seconds: int = 15

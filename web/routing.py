@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -205,7 +204,7 @@ def _endpoint(handler: Handler, guard: Guard) -> Callable[[Request], Any]:
             async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as submitted:
                 data = FormData(submitted.multi_items())
         web: WebServices = request.app.state.web
-        return await run_in_threadpool(_dispatch, web, request, data, handler, guard)
+        return await web.in_thread(_dispatch, web, request, data, handler, guard)
 
     endpoint.guard = guard  # type: ignore[attr-defined]
     endpoint.__name__ = handler.__name__

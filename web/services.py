@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from pulse.settings import Settings
@@ -15,6 +18,8 @@ from web.operations import QueueAccess, VectorAccess
 from web.progress import ProgressHub
 from web.replays import ReplayRunner
 from web.templating import Templates
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +35,9 @@ class WebServices:
     replays: ReplayRunner
     queues: QueueAccess
     vectors: VectorAccess
+    # At most `config.db_concurrency` of a process's requests hold a database connection.
+    db_slots: CapacityLimiter
+
+    async def in_thread(self, func: Callable[..., T], *args: object) -> T:
+        """Run blocking (database) work in a worker thread, waiting for a free slot first."""
+        return await to_thread.run_sync(func, *args, limiter=self.db_slots)

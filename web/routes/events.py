@@ -15,7 +15,6 @@ import itertools
 from collections.abc import AsyncIterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -80,7 +79,7 @@ async def _stream(
     # Subscribe before reading the snapshot, so no event falls between the two.
     subscriber = web.hub.subscribe(tenant_id)
     try:
-        snapshot = await run_in_threadpool(_render_cards, web, request, job_id, None)
+        snapshot = await web.in_thread(_render_cards, web, request, job_id, None)
         if snapshot is None:
             return
         for jid, html in snapshot:
@@ -115,7 +114,7 @@ async def _stream(
                 await asyncio.sleep(wait)
                 if not _take(subscriber, None, pending):
                     return
-            cards = await run_in_threadpool(_render_cards, web, request, job_id, pending)
+            cards = await web.in_thread(_render_cards, web, request, job_id, pending)
             if cards is None:  # logged out or deactivated meanwhile
                 yield ServerSentEvent(data="", event="session-ended")
                 return
@@ -144,7 +143,7 @@ async def job_events(request: Request) -> Response:
                 return False
             return found[0]
 
-    principal = await run_in_threadpool(authenticate)
+    principal = await web.in_thread(authenticate)
     if principal is None:
         return PlainTextResponse("Your session has ended; log in again.", 401)
     if principal is False:

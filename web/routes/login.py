@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -83,7 +82,7 @@ async def login_form(request: Request) -> Response:
 
     stale = False
     if request.cookies.get(SESSION_COOKIE):
-        if await run_in_threadpool(signed_in) is True:
+        if await web.in_thread(signed_in) is True:
             return RedirectResponse(next_url, 303)
         stale = True
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
@@ -138,7 +137,7 @@ async def login(request: Request) -> Response:
             )
             return web.codec.issue(row.id, user.id, user.tenant_id, now)
 
-    token = await run_in_threadpool(sign_in)
+    token = await web.in_thread(sign_in)
     if isinstance(token, Throttled):
         response = _login_page(
             web,
@@ -177,7 +176,7 @@ async def logout(request: Request) -> Response:
             sessions.revoke_session(db, claims.session_id)
 
     if claims is not None:
-        await run_in_threadpool(revoke)
+        await web.in_thread(revoke)
     response = _redirect(request, "/login")
     web.codec.clear_cookie(response)
     return response
