@@ -126,17 +126,16 @@ def session_principal(
     live = sessions.load_live_session(db, claims.session_id, now=now)
     if live is None:
         return None
-    user = live.user
     return (
         Principal(
-            user_id=user.id,
-            tenant_id=user.tenant_id,
+            user_id=live.user_id,
+            tenant_id=live.tenant_id,
             tenant_name=live.tenant_name,
-            email=user.email,
-            display_name=user.display_name,
-            role=user.role,
-            session_id=live.session.id,
-            session_cap=live.session.created_at + config.session_max,
+            email=live.email,
+            display_name=live.display_name,
+            role=live.role,
+            session_id=live.session_id,
+            session_cap=live.created_at + config.session_max,
         ),
         claims,
     )

@@ -12,8 +12,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pulse.errors import ConfigurationError
@@ -23,12 +24,17 @@ from storage.schema import Session as WebSession
 TOKEN_PREFIX = "pulse_"  # noqa: S105 - a marker, not a secret
 
 
-@dataclass(frozen=True, slots=True)
-class LiveSession:
-    """A session that is valid right now, with the user it belongs to."""
+class LiveSession(NamedTuple):
+    """A session that is valid right now, with what the request needs of its user. Plain
+    columns, not ORM entities: every request of the web UI reads one."""
 
-    session: WebSession
-    user: User
+    session_id: str
+    created_at: datetime
+    user_id: int
+    tenant_id: int
+    email: str
+    display_name: str | None
+    role: str
     tenant_name: str
 
 
@@ -58,24 +64,38 @@ def create_session(
     return row
 
 
+# Built once: every request of the web UI runs it, and building it costs more Python than
+# sending it (storage/repositories/listing.py).
+_LIVE_SESSION = (
+    select(
+        WebSession.id,
+        WebSession.created_at,
+        User.id,
+        User.tenant_id,
+        User.email,
+        User.display_name,
+        User.role,
+        Tenant.name,
+    )
+    .join(User, User.id == WebSession.user_id)
+    .join(Tenant, Tenant.id == WebSession.tenant_id)
+    .where(
+        WebSession.id == bindparam("session_id"),
+        WebSession.revoked_at.is_(None),
+        WebSession.expires_at > bindparam("now"),
+        User.active.is_(True),
+        User.tenant_id == WebSession.tenant_id,
+        Tenant.active.is_(True),
+    )
+)
+
+
 def load_live_session(session: Session, session_id: str, *, now: datetime) -> LiveSession | None:
     """The session if it is neither revoked nor expired and its user is active; else None.
 
     Looked up by its secret id alone: the tenant is what this returns, never an input."""
-    found = session.execute(
-        select(WebSession, User, Tenant.name)
-        .join(User, User.id == WebSession.user_id)
-        .join(Tenant, Tenant.id == WebSession.tenant_id)
-        .where(
-            WebSession.id == session_id,
-            WebSession.revoked_at.is_(None),
-            WebSession.expires_at > now,
-            User.active.is_(True),
-            User.tenant_id == WebSession.tenant_id,
-            Tenant.active.is_(True),
-        )
-    ).first()
-    return None if found is None else LiveSession(found[0], found[1], found[2])
+    found = session.execute(_LIVE_SESSION, {"session_id": session_id, "now": now}).first()
+    return None if found is None else LiveSession._make(found)
 
 
 def extend_session(
