@@ -1,22 +1,21 @@
 """Tenant-scoped reads for the data browser and the raw-store API.
 
 Lists select only the columns a table row shows (a work item row carries ~80 columns and a
-long description) and count matches only up to a cap that grows with the page asked for (at
-least `COUNT_CAP`, and 20 pages past the current one), so a page over 100,000 items costs about
-what one over 1,000 does: "1-50 of 1,000+" is as useful as an exact figure. Lineage goes from
+long description), through a `Listing` (statements built once, counts capped). Lineage goes from
 a fact to the raw record it was built from and to the other stored versions of the same source
 entity.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import BigInteger, Select, bindparam, cast, literal, null, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
+from storage.repositories.listing import Counted, Listing
 from storage.schema import (
     Integration,
     PrComment,
@@ -31,24 +30,6 @@ from storage.schema import (
     WorkItemTransition,
 )
 
-COUNT_CAP = 1_000
-COUNT_PAGES_AHEAD = 20
-MAX_PAGE_SIZE = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Counted:
-    rows: list[Any]
-    total: int  # exact up to the cap
-    capped: bool  # more rows than the cap match
-
-
-def _count(session: Session, query: Select[Any], limit: int, offset: int) -> tuple[int, bool]:
-    cap = max(COUNT_CAP, offset + COUNT_PAGES_AHEAD * limit)
-    limited = query.with_only_columns(literal(1)).order_by(None).limit(cap + 1)
-    total = int(session.scalar(select(func.count()).select_from(limited.subquery())) or 0)
-    return min(total, cap), total > cap
-
 
 @dataclass(frozen=True, slots=True)
 class WorkItemFilter:
@@ -60,8 +41,7 @@ class WorkItemFilter:
     unmapped: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class WorkItemRow:
+class WorkItemRow(NamedTuple):
     id: int
     integration_id: int
     key: str
@@ -79,7 +59,22 @@ class WorkItemRow:
     lead_seconds: int | None
 
 
-_WORK_ITEM_COLUMNS = [getattr(WorkItem, f) for f in WorkItemRow.__slots__]
+_WORK_ITEMS = Listing(
+    [getattr(WorkItem, f) for f in WorkItemRow._fields],
+    WorkItem.tenant_id,
+    # DESC sorts NULLs first, matching a backward scan of ix_work_items_tenant_updated.
+    [WorkItem.source_updated_at.desc(), WorkItem.id.desc()],
+    {
+        "integration_id": lambda value: WorkItem.integration_id == value,
+        "project_key": lambda value: WorkItem.project_key == value,
+        "type_name": lambda value: (WorkItem.type_name == value) | (WorkItem.source_type == value),
+        "workflow_step": lambda value: (
+            (WorkItem.workflow_step == value) | (WorkItem.source_status == value)
+        ),
+        "unmapped": lambda _flag: ~(WorkItem.type_mapped & WorkItem.status_mapped),
+        "search": lambda pattern: WorkItem.key.ilike(pattern) | WorkItem.summary.ilike(pattern),
+    },
+)
 
 
 def work_items_page(
@@ -91,31 +86,26 @@ def work_items_page(
     offset: int = 0,
 ) -> Counted:
     """One page of the tenant's work items, newest source update first."""
-    query = select(*_WORK_ITEM_COLUMNS).where(WorkItem.tenant_id == tenant_id)
-    if filters.integration_id is not None:
-        query = query.where(WorkItem.integration_id == filters.integration_id)
-    if filters.project_key:
-        query = query.where(WorkItem.project_key == filters.project_key)
-    if filters.type_name:
-        query = query.where(
-            (WorkItem.type_name == filters.type_name) | (WorkItem.source_type == filters.type_name)
-        )
-    if filters.workflow_step:
-        query = query.where(
-            (WorkItem.workflow_step == filters.workflow_step)
-            | (WorkItem.source_status == filters.workflow_step)
-        )
-    if filters.unmapped:
-        query = query.where(~(WorkItem.type_mapped & WorkItem.status_mapped))
-    if filters.search:
-        pattern = f"%{filters.search.strip()}%"
-        query = query.where(WorkItem.key.ilike(pattern) | WorkItem.summary.ilike(pattern))
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    total, capped = _count(session, query, limit, offset)
-    # DESC sorts NULLs first, matching a backward scan of ix_work_items_tenant_updated.
-    ordered = query.order_by(WorkItem.source_updated_at.desc(), WorkItem.id.desc())
-    rows = [WorkItemRow(*r) for r in session.execute(ordered.limit(limit).offset(offset))]
-    return Counted(rows, total, capped)
+    values: dict[str, Any] = {
+        "integration_id": filters.integration_id,
+        "project_key": filters.project_key or None,
+        "type_name": filters.type_name or None,
+        "workflow_step": filters.workflow_step or None,
+        "unmapped": filters.unmapped or None,
+        "search": _pattern(filters.search),
+    }
+    rows, total, capped = _WORK_ITEMS.page(
+        session, tenant_id, _given(values), limit=limit, offset=offset
+    )
+    return Counted(list(map(WorkItemRow._make, rows)), total, capped)
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _pattern(search: str | None) -> str | None:
+    return f"%{search.strip()}%" if search else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +116,7 @@ class PullRequestFilter:
     state: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PullRequestRow:
+class PullRequestRow(NamedTuple):
     id: int
     integration_id: int
     repository_full_name: str
@@ -142,7 +131,19 @@ class PullRequestRow:
     commit_count: int
 
 
-_PR_COLUMNS = [getattr(PullRequest, f) for f in PullRequestRow.__slots__]
+_PULL_REQUESTS = Listing(
+    [getattr(PullRequest, f) for f in PullRequestRow._fields],
+    PullRequest.tenant_id,
+    [PullRequest.source_updated_at.desc(), PullRequest.id.desc()],
+    {
+        "integration_id": lambda value: PullRequest.integration_id == value,
+        "repository": lambda value: PullRequest.repository_full_name == value,
+        "state": lambda value: PullRequest.state == value,
+        "search": lambda pattern: (
+            PullRequest.title.ilike(pattern) | PullRequest.repository_full_name.ilike(pattern)
+        ),
+    },
+)
 
 
 def pull_requests_page(
@@ -153,60 +154,62 @@ def pull_requests_page(
     limit: int = 50,
     offset: int = 0,
 ) -> Counted:
-    query = select(*_PR_COLUMNS).where(PullRequest.tenant_id == tenant_id)
-    if filters.integration_id is not None:
-        query = query.where(PullRequest.integration_id == filters.integration_id)
-    if filters.repository:
-        query = query.where(PullRequest.repository_full_name == filters.repository)
-    if filters.state:
-        query = query.where(PullRequest.state == filters.state)
-    if filters.search:
-        pattern = f"%{filters.search.strip()}%"
-        query = query.where(
-            PullRequest.title.ilike(pattern) | PullRequest.repository_full_name.ilike(pattern)
-        )
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    total, capped = _count(session, query, limit, offset)
-    ordered = query.order_by(PullRequest.source_updated_at.desc(), PullRequest.id.desc())
-    rows = [PullRequestRow(*r) for r in session.execute(ordered.limit(limit).offset(offset))]
-    return Counted(rows, total, capped)
+    values: dict[str, Any] = {
+        "integration_id": filters.integration_id,
+        "repository": filters.repository or None,
+        "state": filters.state or None,
+        "search": _pattern(filters.search),
+    }
+    rows, total, capped = _PULL_REQUESTS.page(
+        session, tenant_id, _given(values), limit=limit, offset=offset
+    )
+    return Counted(list(map(PullRequestRow._make, rows)), total, capped)
 
 
 @dataclass(frozen=True, slots=True)
 class FilterChoices:
-    """Values the filter drop-downs offer, read from small tables and indexed columns."""
+    """What a list's filter drop-downs offer for one provider: its integrations and its
+    projects (Jira) or repositories (GitHub)."""
 
-    integrations: list[Integration]
-    projects: list[str] = field(default_factory=list)
-    repositories: list[str] = field(default_factory=list)
+    integrations: list[tuple[int, str]]  # (id, name)
+    scopes: list[str]
 
 
-def filter_choices(session: Session, tenant_id: int) -> FilterChoices:
-    integrations = list(
-        session.scalars(
-            select(Integration)
-            .where(Integration.tenant_id == tenant_id, Integration.provider != "embedding")
-            .order_by(Integration.name)
-        )
+def _choices_statement(provider: str) -> Select[Any]:
+    """The provider's integrations, then the catalog's distinct project keys (Jira) or
+    repository names (GitHub), each part in name order."""
+    name, owner = (
+        (Project.key, Project.tenant_id)
+        if provider == "jira"
+        else (Repository.full_name, Repository.tenant_id)
     )
-    # Catalog tables hold one row per project and repository, not one per item.
-    projects = list(
-        session.scalars(
-            select(Project.key)
-            .where(Project.tenant_id == tenant_id)
-            .distinct()
-            .order_by(Project.key)
-        )
+    integrations = select(
+        literal(0).label("part"), Integration.id.label("id"), Integration.name.label("name")
+    ).where(Integration.tenant_id == bindparam("tenant_id"), Integration.provider == provider)
+    # A typed NULL: PostgreSQL cannot compare the unknown type DISTINCT needs.
+    scopes = (
+        select(literal(1), cast(null(), BigInteger), name)
+        .where(owner == bindparam("tenant_id"))
+        .distinct()
     )
-    repositories = list(
-        session.scalars(
-            select(Repository.full_name)
-            .where(Repository.tenant_id == tenant_id)
-            .distinct()
-            .order_by(Repository.full_name)
-        )
-    )
-    return FilterChoices(integrations, projects, repositories)
+    both = union_all(integrations, scopes).subquery()
+    return select(both).order_by(both.c.part, both.c.name)
+
+
+# Every page of the browser asks, so built once (storage/repositories/listing.py says why).
+_CHOICES = {provider: _choices_statement(provider) for provider in ("jira", "github")}
+
+
+def filter_choices(session: Session, tenant_id: int, provider: str) -> FilterChoices:
+    found = FilterChoices([], [])
+    for part, integration_id, label in session.execute(
+        _CHOICES[provider], {"tenant_id": tenant_id}
+    ):
+        if part == 0:
+            found.integrations.append((integration_id, label))
+        else:
+            found.scopes.append(label)
+    return found
 
 
 def get_work_item(session: Session, tenant_id: int, work_item_id: int) -> WorkItem | None:

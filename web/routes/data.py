@@ -29,14 +29,14 @@ def work_items_page(ctx: Ctx) -> Response:
     found = browse.work_items_page(
         ctx.db, ctx.tenant_id, filters, limit=page.size, offset=page.offset
     )
-    choices = browse.filter_choices(ctx.db, ctx.tenant_id)
+    choices = browse.filter_choices(ctx.db, ctx.tenant_id, "jira")
     return ctx.render(
         "work_items.html",
         rows=found.rows,
         page=pager(ctx.request.url, page, len(found.rows), found.total, found.capped),
         filters=filters,
-        integrations=[(str(i.id), i.name) for i in choices.integrations if i.provider == "jira"],
-        projects=[(p, p) for p in choices.projects],
+        integrations=[(str(i), name) for i, name in choices.integrations],
+        projects=[(p, p) for p in choices.scopes],
     )
 
 
@@ -68,14 +68,14 @@ def pull_requests_page(ctx: Ctx) -> Response:
     found = browse.pull_requests_page(
         ctx.db, ctx.tenant_id, filters, limit=page.size, offset=page.offset
     )
-    choices = browse.filter_choices(ctx.db, ctx.tenant_id)
+    choices = browse.filter_choices(ctx.db, ctx.tenant_id, "github")
     return ctx.render(
         "pull_requests.html",
         rows=found.rows,
         page=pager(ctx.request.url, page, len(found.rows), found.total, found.capped),
         filters=filters,
-        integrations=[(str(i.id), i.name) for i in choices.integrations if i.provider == "github"],
-        repositories=[(r, r) for r in choices.repositories],
+        integrations=[(str(i), name) for i, name in choices.integrations],
+        repositories=[(r, r) for r in choices.scopes],
         states=[(s, s) for s in PR_STATES],
     )
 
