@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,13 +56,15 @@ def _ago(value: datetime | None) -> str:
 
 def _timetag(value: datetime | None) -> Markup:
     """A <time> element: relative text, exact UTC in the tooltip. Built from a datetime this
-    code formats (never from source text), each piece escaped all the same. Plain string work
-    and one Markup: Markup.format, then Markup.join, were a third and a fifth of a data page's
-    render (50 rows, a tag each)."""
+    code formats (never from source text), each piece escaped all the same. A data page has
+    one per row, so it formats once (the tooltip is cut from the ISO text) and reads the clock
+    as a float: half the time of `_dt` and `_ago` together."""
     if value is None:
         return Markup("—")
-    iso, exact, ago = (html.escape(text) for text in (value.isoformat(), _dt(value), _ago(value)))
-    return Markup(f'<time datetime="{iso}" title="{exact}">{ago}</time>')  # noqa: S704 - escaped
+    iso = html.escape(value.astimezone(UTC).isoformat())
+    delta = time.time() - value.timestamp()
+    ago = html.escape(f"in {_duration(-delta)}" if delta < 0 else f"{_duration(delta)} ago")
+    return Markup(f'<time datetime="{iso}" title="{iso[:10]} {iso[11:19]} UTC">{ago}</time>')  # noqa: S704 - escaped
 
 
 def _number(value: int | float | None) -> str:
