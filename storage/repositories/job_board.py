@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.repositories.mappings import EditError
@@ -29,31 +29,32 @@ class JobCard:
         return run if run is not None and run.state in ACTIVE_RUN_STATES else None
 
 
-# One alias for the module: a fresh alias per call would make every query a new statement
-# for SQLAlchemy's compiled-statement cache (and cost a compile per page view).
+# Statements built once with the tenant as a bound parameter: the jobs page is the home page, and
+# building a statement costs more Python than sending it (storage/repositories/listing.py).
 _LAST_RUN = aliased(JobRun, name="latest_run")
-
-
-def _cards_query(tenant_id: int) -> Select[Job, Integration, JobRun]:
-    last = _LAST_RUN
-    return (
-        select(Job, Integration, last)
-        .join(
-            Integration,
-            (Integration.id == Job.integration_id) & (Integration.tenant_id == tenant_id),
-        )
-        .outerjoin(last, (last.id == Job.last_run_id) & (last.tenant_id == tenant_id))
-        .where(Job.tenant_id == tenant_id)
+_CARDS = (
+    select(Job, Integration, _LAST_RUN)
+    .join(
+        Integration,
+        (Integration.id == Job.integration_id) & (Integration.tenant_id == bindparam("tenant_id")),
     )
+    .outerjoin(
+        _LAST_RUN,
+        (_LAST_RUN.id == Job.last_run_id) & (_LAST_RUN.tenant_id == bindparam("tenant_id")),
+    )
+    .where(Job.tenant_id == bindparam("tenant_id"))
+)
+_ALL_CARDS = _CARDS.order_by(Integration.name, Job.id)
+_ONE_CARD = _CARDS.where(Job.id == bindparam("job_id"))
 
 
 def job_cards(session: Session, tenant_id: int) -> list[JobCard]:
-    rows = session.execute(_cards_query(tenant_id).order_by(Integration.name, Job.id))
+    rows = session.execute(_ALL_CARDS, {"tenant_id": tenant_id})
     return [JobCard(job, integration, run) for job, integration, run in rows]
 
 
 def job_card(session: Session, tenant_id: int, job_id: int) -> JobCard | None:
-    row = session.execute(_cards_query(tenant_id).where(Job.id == job_id)).first()
+    row = session.execute(_ONE_CARD, {"tenant_id": tenant_id, "job_id": job_id}).first()
     return None if row is None else JobCard(row[0], row[1], row[2])
 
 
@@ -61,6 +62,27 @@ def job_card(session: Session, tenant_id: int, job_id: int) -> JobCard | None:
 class RunRow:
     run: JobRun
     integration_name: str
+
+
+def _history_statement(by_job: bool, by_state: bool) -> Select[JobRun, str]:
+    query = (
+        select(JobRun, Integration.name)
+        .join(Integration, Integration.id == JobRun.integration_id)
+        .where(JobRun.tenant_id == bindparam("tenant_id"))
+    )
+    if by_job:
+        query = query.where(JobRun.job_id == bindparam("job_id"))
+    if by_state:
+        query = query.where(JobRun.state == bindparam("state"))
+    ordered = query.order_by(JobRun.id.desc()).limit(bindparam("limit"))
+    return ordered.offset(bindparam("offset"))
+
+
+_HISTORY = {
+    (by_job, by_state): _history_statement(by_job, by_state)
+    for by_job in (False, True)
+    for by_state in (False, True)
+}
 
 
 def run_history(
@@ -73,16 +95,9 @@ def run_history(
     offset: int = 0,
 ) -> list[RunRow]:
     """Runs newest first, with the integration they ran for."""
-    query = (
-        select(JobRun, Integration.name)
-        .join(Integration, Integration.id == JobRun.integration_id)
-        .where(JobRun.tenant_id == tenant_id)
-    )
-    if job_id is not None:
-        query = query.where(JobRun.job_id == job_id)
-    if state:
-        query = query.where(JobRun.state == state)
-    rows = session.execute(query.order_by(JobRun.id.desc()).limit(limit).offset(offset))
+    statement = _HISTORY[job_id is not None, bool(state)]
+    values = {"tenant_id": tenant_id, "job_id": job_id, "state": state}
+    rows = session.execute(statement, {**values, "limit": limit, "offset": offset})
     return [RunRow(run, name) for run, name in rows]
 
 
