@@ -87,8 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_worker_healthcheck=30,
             **options,
         )
-        shared = listening_socket(args.host, args.port, inheritable=True)
-        Multiprocess(server, sockets=[shared]).run()
+        # Each worker gets its own listening socket on the port (see WorkerSocket).
+        hold = listening_socket(args.host, args.port, per_worker=True)
+        Multiprocess(server, sockets=[hold]).run()
         return 0
     config = WebConfig(cookie_secure=not args.insecure_cookies, public_origin=args.public_origin)
     app = create_app(args.settings, config=config)

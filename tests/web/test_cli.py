@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import socket
 
 import pytest
@@ -19,11 +20,11 @@ def test_pulse_web_is_a_command() -> None:
     assert args.insecure_cookies is False
 
 
-def test_the_shared_socket_says_tcp_so_responses_are_not_delayed() -> None:
-    sock = listening_socket("127.0.0.1", 0, inheritable=True)
+@pytest.mark.parametrize("per_worker", [False, True])
+def test_the_socket_says_tcp_so_responses_are_not_delayed(per_worker: bool) -> None:
+    sock = listening_socket("127.0.0.1", 0, per_worker=per_worker)
     try:
         assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only then
-        assert sock.get_inheritable()  # the worker processes share it
         taken = sock.getsockname()[1]
         sock.listen()
         with pytest.raises(ConfigurationError, match=f"cannot listen on 127.0.0.1:{taken}"):
@@ -32,3 +33,18 @@ def test_the_shared_socket_says_tcp_so_responses_are_not_delayed() -> None:
             listening_socket("127.0.0.1", taken, hint="choose another --port")
     finally:
         sock.close()
+
+
+def test_a_worker_unpickling_the_parents_socket_gets_its_own_on_the_same_port() -> None:
+    parent = listening_socket("127.0.0.1", 0, per_worker=True)
+    try:
+        worker = pickle.loads(pickle.dumps(parent))
+        try:
+            assert worker.fileno() != parent.fileno()
+            assert worker.getsockname() == parent.getsockname()
+            assert worker.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            assert worker.proto == socket.IPPROTO_TCP
+        finally:
+            worker.close()
+    finally:
+        parent.close()
