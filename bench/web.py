@@ -8,14 +8,16 @@ A throwaway PostgreSQL database (`pulse_bench_web_<pid>`) is created on the serv
 runs of history, N work items) and dropped at the end, also on failure or Ctrl-C. The app runs
 as `pulse web --workers 2` in a subprocess (uvicorn, one worker process per core, production
 settings: Secure cookies, CSRF, CSP); each client logs in through the real login form and then
-requests one page in a loop with an httpx.AsyncClient. Progress goes to stderr; one JSON line
-goes to stdout:
+requests one page in a loop over its own keep-alive connection (bench/http1.py, a lean client
+that leaves the shared cores to the server; `--httpx` times httpx instead, as before
+2026-11-29). Progress goes to stderr; one JSON line goes to stdout:
 
     jobs_p50_ms, jobs_p95_ms        GET /jobs (full page: cards and recent runs)
     data_p50_ms, data_p95_ms        GET /data/work-items (full page: first 50 of N, count)
     data_deep_p95_ms                the same list at a random page up to 200 (offset ≤ 10,000)
     data_search_p95_ms              the list's htmx fragment filtered by a summary search
     jobs_single_p50_ms, data_single_p50_ms   one client alone (service time, no queueing)
+    client                          http1 or httpx
     rps                             requests per second over the phases (logins included)
     host_load_1min                  the host's load average when the phases ended
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -35,12 +38,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import http1
 import httpx
 import psycopg
 from cryptography.fernet import Fernet
@@ -259,12 +263,22 @@ async def log_in(client: httpx.AsyncClient, base: str) -> dict[str, str]:
     return {"Cookie": f"pulse_session={_cookie(answer, 'pulse_session')}"}
 
 
+Fetched = tuple[int, bytes]
+
+
 async def measure(
-    base: str, clients: int, requests: int, paths: list[str], headers: dict[str, str] | None = None
+    base: str,
+    clients: int,
+    requests: int,
+    paths: list[str],
+    headers: dict[str, str] | None = None,
+    *,
+    with_httpx: bool = False,
 ) -> list[float]:
     """`clients` concurrent clients, each logged in, each making `requests` requests to paths
     picked in turn; the latency of every request in ms. Logins (argon2, deliberately slow)
-    happen two at a time before the timed part starts."""
+    happen two at a time, through httpx, before the timed part starts. The timed requests go
+    through `http1.Connection` (see there why), or httpx with `with_httpx`."""
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     sessions = [httpx.AsyncClient(limits=limits, timeout=60) for _ in range(clients)]
     gate = asyncio.Semaphore(2)
@@ -275,15 +289,26 @@ async def measure(
 
     latencies: list[float] = []
 
+    async def via_httpx(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> Fetched:
+        response = await client.get(f"{base}{path}", headers={**auth, **(headers or {})})
+        return response.status_code, response.content
+
     async def one(number: int, client: httpx.AsyncClient, auth: dict[str, str]) -> None:
         rng = random.Random(number)
-        for _ in range(requests):
-            path = rng.choice(paths)
-            started = time.perf_counter()
-            response = await client.get(f"{base}{path}", headers={**auth, **(headers or {})})
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
+        async with AsyncExitStack() as stack:
+            fetch: Callable[[str], Awaitable[Fetched]]
+            if with_httpx:
+                fetch = functools.partial(via_httpx, client, auth)
+            else:
+                connection = await stack.enter_async_context(http1.Connection(base, auth))
+                fetch = functools.partial(connection.get, headers=headers)
+            for _ in range(requests):
+                path = rng.choice(paths)
+                started = time.perf_counter()
+                status, body = await fetch(path)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    raise SystemExit(f"{path}: {status} {body[:200]!r}")
 
     try:
         auths = await asyncio.gather(*(logged_in(c) for c in sessions))
@@ -308,6 +333,11 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=2, help="`pulse web --workers` (one per core)"
     )
+    parser.add_argument(
+        "--httpx",
+        action="store_true",
+        help="time the requests through httpx (as before 2026-11-29) instead of http1.py",
+    )
     args = parser.parse_args()
     unwind_on_sigterm()
     key = Fernet.generate_key().decode()
@@ -325,6 +355,7 @@ def main() -> int:
                 "items": args.items,
                 "clients": args.clients,
                 "web_workers": args.workers,
+                "client": "httpx" if args.httpx else "http1",
             }
             total, started = 0, time.monotonic()
             phases = {
@@ -338,11 +369,15 @@ def main() -> int:
             }
             # One client alone: the service time without queueing, to read the others against.
             for name, path in (("jobs_single", "/jobs"), ("data_single", "/data/work-items")):
-                alone = asyncio.run(measure(base, 1, 100, [path]))
+                alone = asyncio.run(measure(base, 1, 100, [path], with_httpx=args.httpx))
                 figures[f"{name}_p50_ms"] = _p(alone, 50)
                 progress(f"{name}: p50 {figures[f'{name}_p50_ms']} ms (one client)")
             for name, (paths, headers) in phases.items():
-                latencies = asyncio.run(measure(base, args.clients, args.requests, paths, headers))
+                latencies = asyncio.run(
+                    measure(
+                        base, args.clients, args.requests, paths, headers, with_httpx=args.httpx
+                    )
+                )
                 total += len(latencies)
                 figures[f"{name}_p50_ms"] = _p(latencies, 50)
                 figures[f"{name}_p95_ms"] = _p(latencies, 95)
