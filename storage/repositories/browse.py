@@ -60,11 +60,12 @@ class WorkItemRow(NamedTuple):
 
 
 _WORK_ITEMS = Listing(
-    [getattr(WorkItem, f) for f in WorkItemRow._fields],
-    WorkItem.tenant_id,
+    WorkItem,
+    WorkItemRow._fields,
+    WorkItemRow._make,
     # DESC sorts NULLs first, matching a backward scan of ix_work_items_tenant_updated.
-    [WorkItem.source_updated_at.desc(), WorkItem.id.desc()],
-    {
+    order=[WorkItem.source_updated_at.desc(), WorkItem.id.desc()],
+    conditions={
         "integration_id": lambda value: WorkItem.integration_id == value,
         "project_key": lambda value: WorkItem.project_key == value,
         "type_name": lambda value: (WorkItem.type_name == value) | (WorkItem.source_type == value),
@@ -84,9 +85,9 @@ def work_items_page(
     *,
     limit: int = 50,
     offset: int = 0,
-) -> Counted:
+) -> Counted[WorkItemRow]:
     """One page of the tenant's work items, newest source update first."""
-    values: dict[str, Any] = {
+    values = {
         "integration_id": filters.integration_id,
         "project_key": filters.project_key or None,
         "type_name": filters.type_name or None,
@@ -94,14 +95,7 @@ def work_items_page(
         "unmapped": filters.unmapped or None,
         "search": _pattern(filters.search),
     }
-    rows, total, capped = _WORK_ITEMS.page(
-        session, tenant_id, _given(values), limit=limit, offset=offset
-    )
-    return Counted(list(map(WorkItemRow._make, rows)), total, capped)
-
-
-def _given(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
+    return _WORK_ITEMS.page(session, tenant_id, values, limit=limit, offset=offset)
 
 
 def _pattern(search: str | None) -> str | None:
@@ -132,10 +126,11 @@ class PullRequestRow(NamedTuple):
 
 
 _PULL_REQUESTS = Listing(
-    [getattr(PullRequest, f) for f in PullRequestRow._fields],
-    PullRequest.tenant_id,
-    [PullRequest.source_updated_at.desc(), PullRequest.id.desc()],
-    {
+    PullRequest,
+    PullRequestRow._fields,
+    PullRequestRow._make,
+    order=[PullRequest.source_updated_at.desc(), PullRequest.id.desc()],
+    conditions={
         "integration_id": lambda value: PullRequest.integration_id == value,
         "repository": lambda value: PullRequest.repository_full_name == value,
         "state": lambda value: PullRequest.state == value,
@@ -153,17 +148,14 @@ def pull_requests_page(
     *,
     limit: int = 50,
     offset: int = 0,
-) -> Counted:
-    values: dict[str, Any] = {
+) -> Counted[PullRequestRow]:
+    values = {
         "integration_id": filters.integration_id,
         "repository": filters.repository or None,
         "state": filters.state or None,
         "search": _pattern(filters.search),
     }
-    rows, total, capped = _PULL_REQUESTS.page(
-        session, tenant_id, _given(values), limit=limit, offset=offset
-    )
-    return Counted(list(map(PullRequestRow._make, rows)), total, capped)
+    return _PULL_REQUESTS.page(session, tenant_id, values, limit=limit, offset=offset)
 
 
 @dataclass(frozen=True, slots=True)

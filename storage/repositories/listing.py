@@ -13,42 +13,46 @@ does: "1-50 of 1,000+" is as useful as an exact figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, func, literal, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, literal, select
+from sqlalchemy.orm import Session
 
 COUNT_CAP = 1_000
 COUNT_PAGES_AHEAD = 20
 MAX_PAGE_SIZE = 200
 
+R = TypeVar("R")  # a row: a named tuple of the list's fields
 # A filter's condition, given the bound parameter that carries its value.
 Condition = Callable[[BindParameter[Any]], ColumnElement[bool]]
 
 
 @dataclass(frozen=True, slots=True)
-class Counted:
-    rows: list[Any]
+class Counted(Generic[R]):
+    rows: list[R]
     total: int  # exact up to the cap
     capped: bool  # more rows than the cap match
 
 
-class Listing:
-    """One table's list: `columns` of the rows of `tenant_column`'s tenant, in `order`, narrowed
-    by named `conditions`, each given the bound parameter of its own name (a flag's condition
-    may ignore it)."""
+class Listing(Generic[R]):
+    """One table's list: the columns of `model` named by `fields`, of one tenant's rows, made
+    into rows by `make` (a named tuple's `_make`), in `order`, narrowed by named `conditions`,
+    each given the bound parameter of its own name (a flag's condition may ignore it)."""
 
     def __init__(
         self,
-        columns: Sequence[InstrumentedAttribute[Any]],
-        tenant_column: InstrumentedAttribute[int],
+        model: type[Any],
+        fields: Sequence[str],
+        make: Callable[[Iterable[Any]], R],
+        *,
         order: Sequence[ColumnElement[Any]],
         conditions: Mapping[str, Condition],
     ) -> None:
-        self._columns = columns
-        self._tenant_column = tenant_column
+        self._columns = [getattr(model, name) for name in fields]
+        self._tenant_column = model.tenant_id
+        self._make = make
         self._order = order
         self._conditions = conditions
         self._built: dict[frozenset[str], tuple[Select[Any], Select[Any]]] = {}
@@ -61,20 +65,21 @@ class Listing:
         *,
         limit: int,
         offset: int,
-    ) -> tuple[list[Row[Any]], int, bool]:
-        """The rows of one page, the count of matches up to the cap, and whether it was hit.
-        `filters` maps condition names to values (True for a flag)."""
-        unknown = set(filters) - set(self._conditions)
+    ) -> Counted[R]:
+        """One page of rows, with the count of matches up to the cap. `filters` maps condition
+        names to values (True for a flag); a value of None is no filter."""
+        given = {name: value for name, value in filters.items() if value is not None}
+        unknown = set(given) - set(self._conditions)
         if unknown:
             raise ValueError(f"no such filter: {', '.join(sorted(unknown))}")
-        count, page = self._statements(frozenset(filters))
+        count, page = self._statements(frozenset(given))
         limit = max(1, min(limit, MAX_PAGE_SIZE))
         offset = max(0, offset)
         cap = max(COUNT_CAP, offset + COUNT_PAGES_AHEAD * limit)
-        values = {**filters, "tenant_id": tenant_id, "cap": cap + 1}
+        values = {**given, "tenant_id": tenant_id, "cap": cap + 1}
         total = int(session.scalar(count, values) or 0)
-        rows = list(session.execute(page, {**values, "limit": limit, "offset": offset}))
-        return rows, min(total, cap), total > cap
+        rows = session.execute(page, {**values, "limit": limit, "offset": offset})
+        return Counted(list(map(self._make, rows)), min(total, cap), total > cap)
 
     def _statements(self, names: frozenset[str]) -> tuple[Select[Any], Select[Any]]:
         built = self._built.get(names)
