@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,6 +43,22 @@ def start_pulse(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+@contextmanager
+def running_pulse(env: dict[str, str], *args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `pulse` command for the block; SIGTERM (then SIGKILL) at its end."""
+    process = start_pulse(env, *args, log=log)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def run_pulse(env: dict[str, str], *args: str, log: Path, timeout: float = 180) -> None:

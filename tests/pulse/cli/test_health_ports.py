@@ -10,8 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,7 +25,7 @@ from storage.db import session_factory
 from storage.schema import Job, RawRecord, WorkerHeartbeat, WorkItem
 from tests.conftest import throwaway_vhost
 from tests.connectors.extract.env import KEY, make_tenant
-from tests.dataflows.pipeline.processes import pulse_env, run_pulse
+from tests.dataflows.pipeline.processes import pulse_env, run_pulse, running_pulse
 from tests.dataflows.pipeline.synthetic import SyntheticIssue, issues
 from tests.dataflows.pipeline.synthetic_store import BodySpool, publish, store_issues
 from tests.dataflows.pipeline.synthetic_store import make_tenant as synthetic_tenant
@@ -38,23 +36,6 @@ from tests.web.conftest import JWT_SECRET
 pytestmark = pytest.mark.integration
 
 PULSE = [sys.executable, "-m", "pulse.cli"]
-
-
-@contextmanager
-def _process(env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A `pulse` command for the block; SIGTERM (then SIGKILL) at its end."""
-    with log.open("ab") as out:
-        process = subprocess.Popen([*PULSE, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -91,7 +72,7 @@ def test_pulse_web_serves_health_and_request_metrics_on_its_health_port(
     web, health = free_port(), free_port()
     log = tmp_path / "web.log"
     args = ("web", "--port", str(web), "--health-port", str(health), "--no-access-log")
-    with _process(env, log, *args) as process:
+    with running_pulse(env, *args, log=log) as process:
         _ready(health, process, log)
         for _ in range(3):
             assert httpx.get(f"http://127.0.0.1:{web}/login", timeout=5).status_code == 200
@@ -122,7 +103,9 @@ def test_pulse_extract_counts_raw_records_and_errors_on_its_health_port(
     config = config_for("issues=40,projects=1", seed=4, sites=("acme",))
     with (
         SimulatorServer(config) as sim,
-        _process(env, log, "extract", "--name", "extract-test", "--health-port", str(port)) as proc,
+        running_pulse(
+            env, "extract", "--name", "extract-test", "--health-port", str(port), log=log
+        ) as proc,
     ):
         tenant = make_tenant(factory, sim, "acme")
         _ready(port, proc, log)
@@ -189,17 +172,13 @@ def test_pulse_flow_shards_report_records_lag_and_offsets(
         ports = {"transform": free_port(), "load": free_port()}
         log = tmp_path / "flows.log"
         with (
-            _process(
+            running_pulse(
                 env,
-                log,
-                "flow",
-                "transform",
-                "--health-port",
-                str(ports["transform"]),
-                "--probe-lag",
+                *("flow", "transform", "--health-port", str(ports["transform"]), "--probe-lag"),
+                log=log,
             ) as t,
-            _process(
-                env, log, "flow", "load", "--health-port", str(ports["load"]), "--probe-lag"
+            running_pulse(
+                env, "flow", "load", "--health-port", str(ports["load"]), "--probe-lag", log=log
             ) as load,
         ):
             _ready(ports["transform"], t, log)

@@ -5,17 +5,16 @@ other programs."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from tests.connectors.extract.env import KEY
+from tests.dataflows.pipeline.processes import running_pulse
 from tests.pulse.ops.scrape import free_port, status, wait_until
 from tests.web.conftest import JWT_SECRET
 
@@ -73,11 +72,8 @@ def test_a_burst_of_connections_is_spread_over_the_workers(
         JWT_SECRET=JWT_SECRET,
         STATE_DIR=str(tmp_path / "state"),
     )
-    command = [sys.executable, "-m", "pulse.cli", "web", "--port", str(port), "--workers", "2"]
-    log = (tmp_path / "web.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    clients: list[socket.socket] = []
-    try:
+    args = ("web", "--port", str(port), "--workers", "2")
+    with running_pulse(env, *args, log=tmp_path / "web.log") as process, ExitStack() as clients:
         wait_until(lambda: status(port, "/readyz") == 200, "/readyz", process=process)
 
         def listening() -> bool:
@@ -90,7 +86,7 @@ def test_a_burst_of_connections_is_spread_over_the_workers(
             intruder.bind(("127.0.0.1", port))
 
         for _ in range(CONNECTIONS):  # all at once, as 20 browser tabs or a load test do
-            clients.append(socket.create_connection(("127.0.0.1", port)))
+            clients.enter_context(socket.create_connection(("127.0.0.1", port)))
         per_worker: dict[int, int] = {}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -104,13 +100,3 @@ def test_a_burst_of_connections_is_spread_over_the_workers(
         # quarter of 60 with a chance of about 1 in 10,000. A shared socket gave one most.
         assert len(counts) == 2, per_worker
         assert counts[0] >= CONNECTIONS // 4, per_worker
-    finally:
-        for client in clients:
-            client.close()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
