@@ -1,39 +1,16 @@
-"""The web UI's listening sockets: one for the demo and single-process `pulse web` (bound before
-anything slow, so a busy port fails at once), and one per worker process for `pulse web
---workers N`."""
+"""The listening sockets of `pulse web --workers N`: one of its own for each worker process."""
 
 from __future__ import annotations
 
 import socket
 from typing import Any
 
-from pulse.errors import ConfigurationError
+from pulse.serving import listening_socket
 
 
-def listening_socket(
-    host: str, port: int, *, per_worker: bool = False, hint: str = ""
-) -> socket.socket:
-    """A bound TCP socket, made with `IPPROTO_TCP` spelled out. asyncio turns Nagle's algorithm
-    off (TCP_NODELAY) only on connections of a socket whose `proto` says TCP; uvicorn's own
-    socket has `proto` 0, which leaves every response waiting for a delayed ACK: 44 ms per
-    request instead of 2-5 ms, measured on loopback. `hint` ends the error of a busy port.
-
-    With `per_worker`, the socket is a `WorkerSocket`: the parent's hold on the port, which
-    each worker process turns into a listening socket of its own."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    kind = WorkerSocket if per_worker else socket.socket
-    sock = kind(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if per_worker:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(
-            f"cannot listen on {host}:{port}: {exc.strerror}{f' ({hint})' if hint else ''}"
-        ) from None
-    return sock
+def worker_socket(host: str, port: int) -> socket.socket:
+    """The parent's hold on the port (see `WorkerSocket`)."""
+    return listening_socket(host, port, kind=WorkerSocket, reuse_port=True)
 
 
 class WorkerSocket(socket.socket):
@@ -51,8 +28,4 @@ class WorkerSocket(socket.socket):
 
     def __reduce__(self) -> tuple[Any, ...]:
         host, port = self.getsockname()[:2]
-        return (_worker_socket, (host, port))
-
-
-def _worker_socket(host: str, port: int) -> socket.socket:
-    return listening_socket(host, port, per_worker=True)
+        return (worker_socket, (host, port))

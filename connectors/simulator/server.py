@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
-
-import uvicorn
 
 from connectors.simulator.app import build_app
 from connectors.simulator.config import SimulatorConfig
 from connectors.simulator.faults import FaultKind
 from connectors.simulator.simulator import Simulator
+from pulse.serving import Running, ServerDidNotStart, ThreadedServer, listening_socket
 
 _START_TIMEOUT = 10.0
 
 
-class SimulatorServer:
+class SimulatorServer(Running):
     """`with SimulatorServer(SimulatorConfig(seed=3)) as sim: httpx.get(sim.jira_url("acme")...)`.
 
     Port 0 picks a free port. The helpers call the in-process simulator directly, so they work
@@ -37,8 +32,7 @@ class SimulatorServer:
         self.host = host
         self._requested_port = port
         self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def config(self) -> SimulatorConfig:
@@ -63,56 +57,28 @@ class SimulatorServer:
         return f"{self.base_url}/github/{site}"
 
     def start(self) -> SimulatorServer:
-        if self._thread is not None:
+        if self._server is not None:
             return self
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
-        # proto says TCP, and without it Nagle plus delayed ACKs add ~40 ms to every response.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self._requested_port))
+        sock = listening_socket(self.host, self._requested_port)
         self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        server = ThreadedServer(
             build_app(self.simulator),
-            log_level="warning",
-            access_log=False,
+            sock,
+            name=f"simulator-{self._port}",
             lifespan="off",
             timeout_keep_alive=30,
         )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [sock]},
-            name=f"simulator-{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the simulator did not start on {self.host}:{self._port}")
-            time.sleep(0.01)
+        try:
+            self._server = server.start(timeout=_START_TIMEOUT)
+        except ServerDidNotStart:
+            sock.close()
+            raise RuntimeError(f"the simulator did not start on {self.host}:{self._port}") from None
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server, self._thread, self._port = None, None, None
-
-    def __enter__(self) -> SimulatorServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+            self._server.stop(timeout=10)
+        self._server, self._port = None, None
 
     # -- the simulator's Python API ----------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     from pulse.ops.health import HealthServer
     from web import WebConfig, create_app
     from web.app import WEB_ENV_INSECURE_COOKIES, WEB_ENV_PUBLIC_ORIGIN
-    from web.listen import listening_socket
+    from web.listen import worker_socket
 
     port = health_port(args)
     if port is not None and args.workers > 1:
@@ -88,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
             **options,
         )
         # Each worker gets its own listening socket on the port (see WorkerSocket).
-        hold = listening_socket(args.host, args.port, per_worker=True)
+        hold = worker_socket(args.host, args.port)
         Multiprocess(server, sockets=[hold]).run()
         return 0
     config = WebConfig(cookie_secure=not args.insecure_cookies, public_origin=args.public_origin)

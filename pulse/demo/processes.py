@@ -15,11 +15,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from pydantic import SecretStr
 
 from pulse.errors import FatalError
+from pulse.serving import Running
 from pulse.settings import Settings
 
 _GRACE_SECONDS = 15.0
@@ -72,7 +72,7 @@ class _Child:
         return f"`pulse {' '.join(self.args)}`"
 
 
-class DemoProcesses:
+class DemoProcesses(Running):
     def __init__(self, settings: Settings, *, shards: int, log_dir: Path) -> None:
         self._settings = settings
         self._shards = shards
@@ -125,14 +125,3 @@ class DemoProcesses:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
-
-    def __enter__(self) -> DemoProcesses:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -5,16 +5,11 @@ page's live stream directly."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
-from types import TracebackType
-
-import uvicorn
 
 from pulse.errors import FatalError
 from pulse.jobs import ProgressEvent
+from pulse.serving import Running, ServerDidNotStart, ThreadedServer, listening_socket
 from pulse.settings import Settings
-from web.listen import listening_socket
 
 _START_TIMEOUT = 30.0
 
@@ -24,7 +19,7 @@ def listen(host: str, port: int) -> socket.socket:
     return listening_socket(host, port, hint="choose another --port")
 
 
-class WebServer:
+class WebServer(Running):
     def __init__(self, settings: Settings, sock: socket.socket) -> None:
         from web import create_app
 
@@ -34,25 +29,19 @@ class WebServer:
             host = "127.0.0.1"
         self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="demo-web", daemon=True
-        )
+        self._server = ThreadedServer(self.app, sock, name="demo-web")
 
     def start(self) -> WebServer:
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise FatalError(f"the web UI did not start on {self.url}")
-            time.sleep(0.02)
+        try:
+            self._server.start(timeout=_START_TIMEOUT)
+        except ServerDidNotStart:
+            self._sock.close()
+            raise FatalError(f"the web UI did not start on {self.url}") from None
         return self
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._server.alive
 
     def publish(self, routing_key: str, body: bytes) -> None:
         """A progress event for the live job cards (a `ProgressEmitter` send function)."""
@@ -69,18 +58,5 @@ class WebServer:
         self.app.state.web.vectors.close()
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        self._server.stop()
         self._sock.close()
-
-    def __enter__(self) -> WebServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pickle
 import socket
+from collections.abc import Callable
 
 import pytest
 
 from pulse.cli import build_parser
 from pulse.errors import ConfigurationError
-from web.listen import listening_socket
+from pulse.serving import listening_socket
+from web.listen import worker_socket
 
 
 def test_pulse_web_is_a_command() -> None:
@@ -20,9 +22,11 @@ def test_pulse_web_is_a_command() -> None:
     assert args.insecure_cookies is False
 
 
-@pytest.mark.parametrize("per_worker", [False, True])
-def test_the_socket_says_tcp_so_responses_are_not_delayed(per_worker: bool) -> None:
-    sock = listening_socket("127.0.0.1", 0, per_worker=per_worker)
+@pytest.mark.parametrize("make", [listening_socket, worker_socket])
+def test_the_socket_says_tcp_so_responses_are_not_delayed(
+    make: Callable[..., socket.socket],
+) -> None:
+    sock = make("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only then
         taken = sock.getsockname()[1]
@@ -36,7 +40,7 @@ def test_the_socket_says_tcp_so_responses_are_not_delayed(per_worker: bool) -> N
 
 
 def test_a_worker_unpickling_the_parents_socket_gets_its_own_on_the_same_port() -> None:
-    parent = listening_socket("127.0.0.1", 0, per_worker=True)
+    parent = worker_socket("127.0.0.1", 0)
     try:
         worker = pickle.loads(pickle.dumps(parent))
         try:
