@@ -1,0 +1,68 @@
+"""At most `WebConfig.db_concurrency` requests of a web process use the database at once: the
+others wait for a slot instead of opening connections past the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from pulse.settings import Settings
+from web import WebConfig, create_app
+from web.services import WebServices
+
+pytestmark = pytest.mark.integration
+
+
+def test_blocking_work_never_runs_more_than_the_slots_at_once(
+    settings: Settings, pg_engine: Engine
+) -> None:
+    config = WebConfig(db_concurrency=2)
+    app = create_app(settings, engine=pg_engine, config=config, progress_consumer=False)
+    web: WebServices = app.state.web
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+
+    async def many() -> None:
+        await asyncio.gather(*(web.in_thread(work) for _ in range(8)))
+
+    asyncio.run(many())
+    assert most == 2
+
+
+def test_a_page_waits_for_a_free_slot(settings: Settings, pg_engine: Engine) -> None:
+    app = create_app(
+        settings, engine=pg_engine, config=WebConfig(db_concurrency=1), progress_consumer=False
+    )
+    web: WebServices = app.state.web
+    release = threading.Event()
+
+    async def scenario() -> tuple[bool, int]:
+        holder = asyncio.ensure_future(web.in_thread(release.wait))
+        await asyncio.sleep(0.1)  # the one slot is taken
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            page = asyncio.ensure_future(c.get("/jobs"))
+            await asyncio.sleep(0.3)
+            waited = not page.done()
+            release.set()
+            response = await asyncio.wait_for(page, 10)
+        await holder
+        return waited, response.status_code
+
+    waited, status = asyncio.run(scenario())
+    assert waited, "the page ran while the only slot was taken"
+    assert status == 303  # then it ran: no session, so to the login page
