@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pulse.jobs import ExtractDispatcher, JobService
 from pulse.settings import Settings
+from storage.db import transaction
 from storage.repositories import jobs
 
 
@@ -19,12 +20,8 @@ def start_full_runs(
     integration_ids: list[int],
 ) -> list[int]:
     """A full run of each integration's job; returns the run ids in the same order."""
-    with factory() as session:
-        job_ids = []
-        for integration_id in integration_ids:
-            job = jobs.find_job(session, tenant_id, integration_id)
-            assert job is not None, f"integration {integration_id} has no job"
-            job_ids.append(job.id)
+    with transaction(factory) as session:
+        job_ids = [jobs.ensure_job(session, tenant_id, i).id for i in integration_ids]
     dispatcher = ExtractDispatcher(settings.rabbitmq_url, name="demo")
     with JobService(
         factory, dispatcher, max_retries=settings.etl_max_retries, engine=engine
