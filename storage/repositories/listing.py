@@ -69,7 +69,7 @@ class Listing(Generic[R]):
         """One page of rows, with the count of matches up to the cap. `filters` maps condition
         names to values (True for a flag); a value of None is no filter."""
         given = {name: value for name, value in filters.items() if value is not None}
-        unknown = set(given) - set(self._conditions)
+        unknown = given.keys() - self._conditions.keys()
         if unknown:
             raise ValueError(f"no such filter: {', '.join(sorted(unknown))}")
         count, page = self._statements(frozenset(given))
