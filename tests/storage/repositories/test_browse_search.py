@@ -6,12 +6,11 @@ names the indexes and scans no table."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from storage.db import session_factory
 from storage.repositories.browse import (
@@ -22,6 +21,7 @@ from storage.repositories.browse import (
 )
 from storage.schema import Base
 from tests.storage.row_factory import RowFactory
+from tests.storage.statements import statements_sent
 
 pytestmark = pytest.mark.integration
 
@@ -82,24 +82,9 @@ def big_tables(pg_engine: Engine) -> int:
     return int(parents["tenants"])
 
 
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL statements (with their parameters) sent while the block runs."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def _plans(engine: Engine, page: Callable[[], Any]) -> list[str]:
     """EXPLAIN of every statement `page()` sends, each as its plan's JSON text."""
-    with _statements(engine) as sent:
+    with statements_sent(engine) as sent:
         page()
     assert sent
     plans = []
