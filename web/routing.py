@@ -73,6 +73,15 @@ class Ctx:
         return int(value) if value.isdigit() else None
 
     @property
+    def requested_block(self) -> str | None:
+        """The block of the page this GET renders: the one htmx targets if the page has it,
+        else `content`; None for the whole page. Handlers skip reads only other parts need."""
+        if not self.htmx.partial:
+            return None
+        target = self.htmx.target
+        return target if target in self.page_blocks else "content"
+
+    @property
     def csrf_token(self) -> str:
         return self.web.codec.csrf_token(self.user.session_id or "")
 
@@ -89,9 +98,8 @@ class Ctx:
         fragment), else the block htmx targets if the page allows it, else `content`, else
         (not an htmx request) the whole page."""
         _check_status(status)
-        if block is None and self.htmx.partial:
-            target = self.htmx.target
-            block = target if target in self.page_blocks else "content"
+        if block is None:
+            block = self.requested_block
         context = {
             "request": self.request,
             "user": self.user,

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from storage.schema import RawRecord, WorkItem
+from tests.storage.statements import statements_sent
 from tests.web.conftest import HX, ClientFactory, World
 
 pytestmark = pytest.mark.integration
@@ -94,6 +95,22 @@ def test_pull_requests_list_and_detail(world: World, viewer) -> None:
     assert [key for key, _ in detail.context["linked"]] == ["ALPH-1"]
     assert f'href="/data/work-items/{world.a.ids["work_item_id"]}"' in detail.text
     assert len(detail.context["detail"].commits) == 1
+
+
+def test_a_results_fragment_renders_without_reading_the_filter_choices(
+    world: World, viewer, pg_engine
+) -> None:
+    for path in ("/data/work-items", "/data/pull-requests"):
+        with statements_sent(pg_engine) as sent:
+            full = viewer.get(path)
+        assert any("UNION ALL" in sql for sql, _ in sent)  # the choices, for the filter form
+        assert 'name="integration"' in full.text
+        with statements_sent(pg_engine) as sent:
+            results = viewer.get(f"{path}?q=a", headers={**HX, "HX-Target": "results"})
+        assert results.status_code == 200
+        assert "<table>" in results.text
+        assert 'name="integration"' not in results.text
+        assert not any("UNION ALL" in sql for sql, _ in sent)
 
 
 def test_the_raw_records_api(world: World, client_factory: ClientFactory, pg_engine) -> None:

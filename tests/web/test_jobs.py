@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.schema import Job, JobRun
+from tests.storage.statements import statements_sent
 from tests.web.conftest import HX, ClientFactory, World
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,16 @@ def test_a_viewer_cannot_act(world: World, viewer) -> None:
     response = viewer.post(f"/jobs/{world.a.ids['job_id']}/run", headers=HX)
     assert response.status_code == 403
     assert "needs user" in response.text
+
+
+def test_the_runs_fragment_reads_no_job_cards(world: World, viewer, pg_engine) -> None:
+    with statements_sent(pg_engine) as sent:
+        viewer.get("/jobs")
+    assert any("latest_run" in sql for sql, _ in sent)  # the cards join each job's latest run
+    with statements_sent(pg_engine) as sent:
+        runs = viewer.get("/jobs?state=failed", headers={**HX, "HX-Target": "runs"})
+    assert "GitHub ALPHA" in runs.text
+    assert not any("latest_run" in sql for sql, _ in sent)
 
 
 def test_the_schedule_form_validates_and_saves(world: World, admin, pg_engine) -> None:

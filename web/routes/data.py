@@ -4,6 +4,8 @@ its status transitions and linked pull requests."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 
 from storage.repositories import browse
@@ -29,14 +31,17 @@ def work_items_page(ctx: Ctx) -> Response:
     found = browse.work_items_page(
         ctx.db, ctx.tenant_id, filters, limit=page.size, offset=page.offset
     )
-    choices = browse.filter_choices(ctx.db, ctx.tenant_id, "jira")
+    form: dict[str, Any] = {}
+    if ctx.requested_block != "results":  # the filter form is outside the results
+        choices = browse.filter_choices(ctx.db, ctx.tenant_id, "jira")
+        form["integrations"] = [(str(i), name) for i, name in choices.integrations]
+        form["projects"] = [(p, p) for p in choices.scopes]
     return ctx.render(
         "work_items.html",
         rows=found.rows,
         page=pager(ctx.request.url, page, len(found.rows), found.total, found.capped),
         filters=filters,
-        integrations=[(str(i), name) for i, name in choices.integrations],
-        projects=[(p, p) for p in choices.scopes],
+        **form,
     )
 
 
@@ -68,15 +73,18 @@ def pull_requests_page(ctx: Ctx) -> Response:
     found = browse.pull_requests_page(
         ctx.db, ctx.tenant_id, filters, limit=page.size, offset=page.offset
     )
-    choices = browse.filter_choices(ctx.db, ctx.tenant_id, "github")
+    form: dict[str, Any] = {}
+    if ctx.requested_block != "results":  # the filter form is outside the results
+        choices = browse.filter_choices(ctx.db, ctx.tenant_id, "github")
+        form["integrations"] = [(str(i), name) for i, name in choices.integrations]
+        form["repositories"] = [(r, r) for r in choices.scopes]
+        form["states"] = [(s, s) for s in PR_STATES]
     return ctx.render(
         "pull_requests.html",
         rows=found.rows,
         page=pager(ctx.request.url, page, len(found.rows), found.total, found.capped),
         filters=filters,
-        integrations=[(str(i), name) for i, name in choices.integrations],
-        repositories=[(r, r) for r in choices.scopes],
-        states=[(s, s) for s in PR_STATES],
+        **form,
     )
 
 

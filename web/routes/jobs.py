@@ -47,8 +47,10 @@ def card_view(card: JobCard, event: ProgressEvent | None = None) -> dict[str, ob
 @table.get("/jobs", role="viewer", blocks=("runs",))
 def jobs_page(ctx: Ctx) -> Response:
     state = ctx.query("state")
-    cards = [card_view(c) for c in job_cards(ctx.db, ctx.tenant_id)]
     runs = run_history(ctx.db, ctx.tenant_id, state=state or None, limit=15)
+    if ctx.requested_block == "runs":  # the state filter changed: the cards stay as they are
+        return ctx.render("jobs.html", runs=runs, state=state)
+    cards = [card_view(c) for c in job_cards(ctx.db, ctx.tenant_id)]
     return ctx.render("jobs.html", cards=cards, runs=runs, state=state, run_states=RUN_STATES)
 
 
