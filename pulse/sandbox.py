@@ -20,6 +20,13 @@ class SandboxTenant:
     github_id: int
 
 
+def sandbox_credentials(provider: str, token: str) -> dict[str, str]:
+    """What a sandbox integration authenticates with (the simulator takes any `sim-` token)."""
+    if provider == "jira":
+        return {"email": "sync@example.com", "api_token": token}
+    return {"token": token}
+
+
 def create_sandbox_tenant(
     session: Session,
     *,
@@ -40,7 +47,7 @@ def create_sandbox_tenant(
         name="Jira",
         provider="jira",
         base_url=jira_url,
-        credentials={"email": "sync@example.com", "api_token": token},
+        credentials=sandbox_credentials("jira", token),
         settings={"projects": projects, **(jira_settings or {})},
         cipher=cipher,
     )
@@ -50,7 +57,7 @@ def create_sandbox_tenant(
         name="GitHub",
         provider="github",
         base_url=github_url,
-        credentials={"token": token},
+        credentials=sandbox_credentials("github", token),
         settings={"organization": site},
         cipher=cipher,
     )

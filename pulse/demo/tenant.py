@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.simulator import SimulatorServer
 from pulse.errors import ConfigurationError
-from pulse.sandbox import create_sandbox_tenant
+from pulse.sandbox import create_sandbox_tenant, sandbox_credentials
 from storage import run_state
 from storage.crypto import CredentialCipher
 from storage.db import transaction
@@ -26,7 +26,6 @@ from storage.repositories import integrations, jobs, tenants, users
 DEMO_TENANT = "Demo"
 ADMIN_EMAIL = "admin@demo.example"
 SIMULATOR_TOKEN = "sim-demo"  # noqa: S105 - the simulator accepts any token starting "sim-"
-_JIRA_EMAIL = "sync@example.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ def prepare_tenant(
                 provider="jira",
                 base_url=sim.jira_url(site),
                 settings={"projects": projects},
-                credentials={"email": _JIRA_EMAIL, "api_token": SIMULATOR_TOKEN},
+                credentials=sandbox_credentials("jira", SIMULATOR_TOKEN),
             )
             github_id = _point_at(
                 session,
@@ -85,7 +84,7 @@ def prepare_tenant(
                 provider="github",
                 base_url=sim.github_url(site),
                 settings={"organization": site},
-                credentials={"token": SIMULATOR_TOKEN},
+                credentials=sandbox_credentials("github", SIMULATOR_TOKEN),
             )
             _make_startable(session, tenant_id)
         _admin(session, tenant_id, password)
