@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
@@ -63,14 +64,50 @@ def create_user(
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with these credentials, or None. Rehashes outdated hashes."""
-    user = session.scalar(select(User).where(User.email == email.strip().casefold()))
-    if user is None or not user.active:
-        _hasher.hash(password)  # same work either way, so timing does not reveal emails
+    """The active user with these credentials, or None. Rehashes outdated hashes.
+
+    Holds `session` through the argon2 check; the web login splits the same steps around it
+    (`login_candidate`, `password_matches`, `complete_login`) so no connection waits on it."""
+    candidate = login_candidate(session, email)
+    if not password_matches(candidate, password):
         return None
+    assert candidate is not None
+    return complete_login(session, candidate, password)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCandidate:
+    """An active user's id and password hash, as read before the password is checked."""
+
+    user_id: int
+    password_hash: str
+
+
+def login_candidate(session: Session, email: str) -> LoginCandidate | None:
+    row = session.execute(
+        select(User.id, User.password_hash).where(
+            User.email == email.strip().casefold(), User.active.is_(True)
+        )
+    ).one_or_none()
+    return None if row is None else LoginCandidate(row.id, row.password_hash)
+
+
+def password_matches(candidate: LoginCandidate | None, password: str) -> bool:
+    """The argon2 check, with no database work: tens of milliseconds of CPU by design."""
+    if candidate is None:
+        _hasher.hash(password)  # same work either way, so timing does not reveal emails
+        return False
     try:
-        _hasher.verify(user.password_hash, password)
+        return _hasher.verify(candidate.password_hash, password)
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def complete_login(session: Session, candidate: LoginCandidate, password: str) -> User | None:
+    """The user of a checked candidate, still active with the same hash (a deactivation or a
+    password change in between wins); rehashes an outdated hash and stamps the login."""
+    user = session.get(User, candidate.user_id, with_for_update=True)
+    if user is None or not user.active or user.password_hash != candidate.password_hash:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

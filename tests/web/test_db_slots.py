@@ -1,5 +1,6 @@
 """At most `WebConfig.db_concurrency` requests of a web process use the database at once: the
-others wait for a slot instead of opening connections past the pool."""
+others wait for a slot instead of opening connections past the pool. A login checks its
+password (argon2, slow by design) without holding one."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, update
 
 from pulse.settings import Settings
+from storage.schema import User
+from tests.web.conftest import World, csrf_meta
+from tests.web.world import PASSWORD
 from web import WebConfig, create_app
 from web.services import WebServices
 
@@ -66,3 +71,38 @@ def test_a_page_waits_for_a_free_slot(settings: Settings, pg_engine: Engine) -> 
     waited, status = asyncio.run(scenario())
     assert waited, "the page ran while the only slot was taken"
     assert status == 303  # then it ran: no session, so to the login page
+
+
+def test_a_login_checks_its_password_without_holding_a_slot(
+    settings: Settings, pg_engine: Engine, world: World
+) -> None:
+    # About a second of argon2 (the check reads its cost from the stored hash).
+    slow_hash = PasswordHasher(time_cost=24, memory_cost=65536, parallelism=1).hash(PASSWORD)
+    email = world.a.emails["viewer"]
+    with pg_engine.begin() as conn:
+        conn.execute(update(User).where(User.email == email).values(password_hash=slow_hash))
+    app = create_app(
+        settings, engine=pg_engine, config=WebConfig(db_concurrency=1), progress_consumer=False
+    )
+
+    async def scenario() -> tuple[bool, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            token = csrf_meta((await c.get("/login")).text)
+            login = asyncio.ensure_future(
+                c.post(
+                    "/login",
+                    data={"email": email, "password": PASSWORD},
+                    headers={"X-CSRF-Token": token, "Origin": "https://testserver"},
+                )
+            )
+            await asyncio.sleep(0.2)  # the login is hashing now
+            async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as o:
+                page = await asyncio.wait_for(o.get("/jobs"), 10)
+            assert page.status_code == 303  # no session: to the login page
+            overtaken = not login.done()
+            return overtaken, (await asyncio.wait_for(login, 30)).status_code
+
+    overtaken, status = asyncio.run(scenario())
+    assert overtaken, "the page waited for the login's password check"
+    assert status == 303  # signed in

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 
+from anyio import to_thread
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -115,14 +116,17 @@ async def login(request: Request) -> Response:
     client = request.client.host if request.client else None
     key = LoginKey.of(email, client)
 
-    def sign_in() -> str | Throttled | None:
+    # Three steps, so no database connection waits while argon2 works (slow by design).
+    def find_candidate() -> users.LoginCandidate | Throttled | None:
+        with web.factory() as db, db.begin():
+            wait = limit.retry_after(db, key, utcnow())
+            return Throttled(wait) if wait is not None else users.login_candidate(db, email)
+
+    def sign_in(candidate: users.LoginCandidate | None, matches: bool) -> str | None:
         """The session's token; None for wrong credentials."""
         with web.factory() as db, db.begin():
             now = utcnow()
-            wait = limit.retry_after(db, key, now)
-            if wait is not None:
-                return Throttled(wait)
-            user = users.authenticate(db, email, password)
+            user = users.complete_login(db, candidate, password) if matches and candidate else None
             if user is None:
                 limit.failed(db, key, now)
                 return None
@@ -137,7 +141,14 @@ async def login(request: Request) -> Response:
             )
             return web.codec.issue(row.id, user.id, user.tenant_id, now)
 
-    token = await web.in_thread(sign_in)
+    found = await web.in_thread(find_candidate)
+    token: str | Throttled | None
+    if isinstance(found, Throttled):
+        token = found
+    else:
+        # argon2-cffi releases the GIL: other requests run while it hashes.
+        matches = await to_thread.run_sync(users.password_matches, found, password)
+        token = await web.in_thread(sign_in, found, matches)
     if isinstance(token, Throttled):
         response = _login_page(
             web,
