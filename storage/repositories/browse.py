@@ -12,8 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Select, bindparam, cast, literal, null, select, tuple_, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Select,
+    bindparam,
+    cast,
+    literal,
+    null,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from storage.repositories.listing import Counted, Listing
 from storage.schema import (
@@ -73,7 +85,9 @@ _WORK_ITEMS = Listing(
             (WorkItem.workflow_step == value) | (WorkItem.source_status == value)
         ),
         "unmapped": lambda _flag: ~(WorkItem.type_mapped & WorkItem.status_mapped),
-        "search": lambda pattern: WorkItem.key.ilike(pattern) | WorkItem.summary.ilike(pattern),
+        "search": lambda pattern: (
+            _contains(WorkItem.key, pattern) | _contains(WorkItem.summary, pattern)
+        ),
     },
 )
 
@@ -99,7 +113,16 @@ def work_items_page(
 
 
 def _pattern(search: str | None) -> str | None:
-    return f"%{search.strip()}%" if search else None
+    """A LIKE pattern for the text anywhere; `%`, `_` and `\\` in it match only themselves."""
+    text = (search or "").strip()
+    if not text:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contains(column: QueryableAttribute[Any], pattern: BindParameter[str]) -> ColumnElement[bool]:
+    return column.ilike(pattern, escape="\\")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +158,8 @@ _PULL_REQUESTS = Listing(
         "repository": lambda value: PullRequest.repository_full_name == value,
         "state": lambda value: PullRequest.state == value,
         "search": lambda pattern: (
-            PullRequest.title.ilike(pattern) | PullRequest.repository_full_name.ilike(pattern)
+            _contains(PullRequest.title, pattern)
+            | _contains(PullRequest.repository_full_name, pattern)
         ),
     },
 )

@@ -109,3 +109,36 @@ def test_an_unknown_filter_is_an_error(any_engine: Engine) -> None:
         pytest.raises(ValueError, match="no such filter: colour"),
     ):
         _WORK_ITEMS.page(session, 1, {"colour": "red"}, limit=50, offset=0)
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("100%", ["100% done"]),  # not "1000 done": % is no wildcard
+        ("a_b", ["a_b"]),  # not "axb": nor is _
+        ("c:\\tmp", ["c:\\tmp"]),  # a backslash is itself
+        ("  DONE ", ["1000 done", "100% done"]),  # trimmed, any case
+    ],
+)
+def test_search_text_matches_literally(
+    any_engine: Engine, search: str, expected: list[str]
+) -> None:
+    tenant_id, _, made = _items(any_engine, 4)
+    summaries = ["100% done", "1000 done", "a_b", "axb", "c:\\tmp", "c:tmp"]
+    with any_engine.begin() as conn:
+        for n, summary in enumerate(summaries):
+            conn.execute(
+                insert(WORK_ITEMS),
+                [
+                    {
+                        **made[0],
+                        "external_id": f"s{n}",
+                        "key": f"S-{n}",
+                        "summary": summary,
+                        "source_updated_at": START + timedelta(days=1, minutes=n),
+                    }
+                ],
+            )
+    with session_factory(any_engine)() as session:
+        found = work_items_page(session, tenant_id, WorkItemFilter(search=search), limit=50)
+    assert [row.summary for row in found.rows] == expected
