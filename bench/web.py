@@ -17,6 +17,8 @@ that leaves the shared cores to the server; `--httpx` times httpx instead, as be
     data_deep_p95_ms                the same list at a random page up to 200 (offset ≤ 10,000)
     data_search_p95_ms              the list's htmx fragment filtered by a summary search
     jobs_single_p50_ms, data_single_p50_ms   one client alone (service time, no queueing)
+    <phase>_busiest_worker_share    the busiest web worker's part of the workers' CPU in that
+                                    phase, logins included (0.5 is even with 2 workers)
     client                          http1 or httpx
     rps                             requests per second over the phases (logins included)
     host_load_1min                  the host's load average when the phases ended
@@ -190,7 +192,7 @@ def _copy_work_items(url: str, tenant_id: int, integration_id: int, count: int) 
 
 
 @contextmanager
-def serve(url: str, state_dir: Path, port: int, workers: int) -> Iterator[str]:
+def serve(url: str, state_dir: Path, port: int, workers: int) -> Iterator[tuple[str, int]]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -226,7 +228,7 @@ def serve(url: str, state_dir: Path, port: int, workers: int) -> Iterator[str]:
                 raise SystemExit("pulse web did not start")
             time.sleep(0.2)
         progress(f"pulse web is up on {base} ({workers} worker process(es))")
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -320,6 +322,25 @@ async def measure(
     return latencies
 
 
+def worker_cpu(parent: int) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each child process of `parent` (the web workers)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent = {}
+    for child in children:
+        # The fields after the command name, which is in parentheses and may hold spaces.
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        spent[int(child)] = (int(fields[11]) + int(fields[12])) / ticks
+    return spent
+
+
+def busiest_share(before: dict[int, float], after: dict[int, float]) -> float:
+    """The busiest worker's part of the workers' CPU between two readings: 1 / workers when
+    the load is even. SO_REUSEPORT spreads connections by a hash, not by load."""
+    spent = [after[pid] - before.get(pid, 0.0) for pid in after]
+    return round(max(spent) / sum(spent), 2) if sum(spent) > 0 else 0.0
+
+
 def _p(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100)[q - 1], 1)
 
@@ -348,7 +369,7 @@ def main() -> int:
     state_dir = Path(f"/tmp/pulse-bench-web-{os.getpid()}")
     with throwaway_database(args.admin_url, "pulse_bench_web") as url:
         populate(url, args.items, CredentialCipher(key))
-        with serve(url, state_dir, port, args.workers) as base:
+        with serve(url, state_dir, port, args.workers) as (base, server_pid):
             # Warm-up: connections, template compilation, PostgreSQL caches.
             asyncio.run(measure(base, 4, 10, ["/jobs", "/data/work-items"]))
             figures: dict[str, Any] = {
@@ -373,6 +394,7 @@ def main() -> int:
                 figures[f"{name}_p50_ms"] = _p(alone, 50)
                 progress(f"{name}: p50 {figures[f'{name}_p50_ms']} ms (one client)")
             for name, (paths, headers) in phases.items():
+                cpu_before = worker_cpu(server_pid)
                 latencies = asyncio.run(
                     measure(
                         base, args.clients, args.requests, paths, headers, with_httpx=args.httpx
@@ -381,6 +403,9 @@ def main() -> int:
                 total += len(latencies)
                 figures[f"{name}_p50_ms"] = _p(latencies, 50)
                 figures[f"{name}_p95_ms"] = _p(latencies, 95)
+                if args.workers > 1:
+                    share = busiest_share(cpu_before, worker_cpu(server_pid))
+                    figures[f"{name}_busiest_worker_share"] = share
                 progress(
                     f"{name}: p50 {figures[f'{name}_p50_ms']} ms, "
                     f"p95 {figures[f'{name}_p95_ms']} ms over {len(latencies)} requests"
