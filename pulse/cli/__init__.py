@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import io
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -36,7 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's stack to stderr and the process goes on: how to
+    see where a stuck worker (or a demo that will not stop) is waiting."""
+    # The process's own stderr, not sys.stderr: a caller may have replaced that with a stream
+    # that has no file descriptor. Without any, the signal keeps its default action.
+    stderr = sys.__stderr__
+    if stderr is not None:
+        with contextlib.suppress(ValueError, io.UnsupportedOperation):
+            faulthandler.register(signal.SIGUSR1, file=stderr, all_threads=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _dump_stacks_on_sigusr1()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int | None] = args.handler

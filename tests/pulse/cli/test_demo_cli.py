@@ -79,6 +79,19 @@ def _wait_for(log: Path, pattern: str, process: subprocess.Popen[bytes], timeout
     raise AssertionError(f"{pattern!r} not seen within {timeout} s:\n{log.read_text()}")
 
 
+def _exit_code(process: subprocess.Popen[bytes], log: Path, *, timeout: float) -> int:
+    """The process's exit code; if it does not exit in time, fail with its threads' stacks
+    (`pulse` dumps them on SIGUSR1) and the end of its log."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        raise AssertionError(
+            f"pulse demo still running {timeout} s after Ctrl-C:\n{log.read_text()[-12_000:]}"
+        ) from None
+
+
 def _run_now(database_url: str) -> int:
     """What "Run now" on the Jira job's card does (the same jobs service)."""
     engine = make_engine(database_url)
@@ -119,7 +132,7 @@ def test_serving_runs_what_the_ui_queues_and_ctrl_c_stops_everything(tmp_path: P
         assert run_state(database_url, run_id) == "succeeded"
 
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert _exit_code(process, log, timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
