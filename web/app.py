@@ -119,6 +119,7 @@ def create_app(
         queues=QueueAccess(settings, factory),
         vectors=VectorAccess(settings, factory, cipher_for(settings), embedder=embedder),
         db_slots=CapacityLimiter(config.db_concurrency),
+        password_slots=CapacityLimiter(config.password_concurrency),
     )
 
     metrics = Metrics()

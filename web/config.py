@@ -28,6 +28,9 @@ class WebConfig:
     # connections. Beyond it, threads only queue for the GIL and overflow connections open and
     # close per request (measured in bench/web.py: 1 request in 5 opened one at 10 a process).
     db_concurrency: int = 4
+    # Password checks at once in one web process: argon2 takes 64 MiB and a core's worth of
+    # CPU each, so a burst of logins waits here instead of taking the machine's memory.
+    password_concurrency: int = 2
     # Live progress: events buffered per SSE client before it is dropped (it reconnects).
     client_queue_size: int = 64
     sse_ping_seconds: int = 15

@@ -37,7 +37,14 @@ class WebServices:
     vectors: VectorAccess
     # At most `config.db_concurrency` of a process's requests hold a database connection.
     db_slots: CapacityLimiter
+    # At most `config.password_concurrency` password checks (argon2) at once.
+    password_slots: CapacityLimiter
 
     async def in_thread(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking (database) work in a worker thread, waiting for a free slot first."""
         return await to_thread.run_sync(func, *args, limiter=self.db_slots)
+
+    async def check_password(self, func: Callable[..., T], *args: object) -> T:
+        """Run a password check in a worker thread, without a database slot (argon2-cffi
+        releases the GIL, so other requests go on), waiting for a password slot first."""
+        return await to_thread.run_sync(func, *args, limiter=self.password_slots)

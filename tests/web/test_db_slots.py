@@ -106,3 +106,35 @@ def test_a_login_checks_its_password_without_holding_a_slot(
     overtaken, status = asyncio.run(scenario())
     assert overtaken, "the page waited for the login's password check"
     assert status == 303  # signed in
+
+
+def test_password_checks_have_slots_of_their_own(settings: Settings, pg_engine: Engine) -> None:
+    """argon2 takes 64 MiB a check: a burst of logins takes turns, and never a database slot."""
+    config = WebConfig(db_concurrency=1, password_concurrency=2)
+    app = create_app(settings, engine=pg_engine, config=config, progress_consumer=False)
+    web: WebServices = app.state.web
+    release = threading.Event()
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def check() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+
+    async def burst() -> None:
+        holder = asyncio.ensure_future(web.in_thread(release.wait))  # the one database slot
+        try:
+            await asyncio.sleep(0.1)
+            checks = asyncio.gather(*(web.check_password(check) for _ in range(6)))
+            await asyncio.wait_for(checks, 10)
+        finally:
+            release.set()
+            await holder
+
+    asyncio.run(burst())
+    assert most == 2

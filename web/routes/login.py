@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 
-from anyio import to_thread
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -146,8 +145,7 @@ async def login(request: Request) -> Response:
     if isinstance(found, Throttled):
         token = found
     else:
-        # argon2-cffi releases the GIL: other requests run while it hashes.
-        matches = await to_thread.run_sync(users.password_matches, found, password)
+        matches = await web.check_password(users.password_matches, found, password)
         token = await web.in_thread(sign_in, found, matches)
     if isinstance(token, Throttled):
         response = _login_page(
