@@ -69,9 +69,8 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     Holds `session` through the argon2 check; the web login splits the same steps around it
     (`login_candidate`, `password_matches`, `complete_login`) so no connection waits on it."""
     candidate = login_candidate(session, email)
-    if not password_matches(candidate, password):
+    if not password_matches(candidate, password) or candidate is None:
         return None
-    assert candidate is not None
     return complete_login(session, candidate, password)
 
 
@@ -93,7 +92,7 @@ def login_candidate(session: Session, email: str) -> LoginCandidate | None:
 
 
 def password_matches(candidate: LoginCandidate | None, password: str) -> bool:
-    """The argon2 check, with no database work: tens of milliseconds of CPU by design."""
+    """The argon2 check, with no database work: about 0.1 s of CPU and 64 MiB by design."""
     if candidate is None:
         _hasher.hash(password)  # same work either way, so timing does not reveal emails
         return False
