@@ -23,29 +23,35 @@ from web.services import WebServices
 pytestmark = pytest.mark.integration
 
 
+class Overlap:
+    """Blocking work that records how many of its calls ran at once."""
+
+    def __init__(self) -> None:
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.05)
+        with self._lock:
+            self.running -= 1
+
+
 def test_blocking_work_never_runs_more_than_the_slots_at_once(
     settings: Settings, pg_engine: Engine
 ) -> None:
     config = WebConfig(db_concurrency=2)
     app = create_app(settings, engine=pg_engine, config=config, progress_consumer=False)
     web: WebServices = app.state.web
-    running, most = 0, 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
+    work = Overlap()
 
     async def many() -> None:
         await asyncio.gather(*(web.in_thread(work) for _ in range(8)))
 
     asyncio.run(many())
-    assert most == 2
+    assert work.most == 2
 
 
 def test_a_page_waits_for_a_free_slot(settings: Settings, pg_engine: Engine) -> None:
@@ -114,17 +120,7 @@ def test_password_checks_have_slots_of_their_own(settings: Settings, pg_engine: 
     app = create_app(settings, engine=pg_engine, config=config, progress_consumer=False)
     web: WebServices = app.state.web
     release = threading.Event()
-    running, most = 0, 0
-    lock = threading.Lock()
-
-    def check() -> None:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
+    check = Overlap()
 
     async def burst() -> None:
         holder = asyncio.ensure_future(web.in_thread(release.wait))  # the one database slot
@@ -137,4 +133,4 @@ def test_password_checks_have_slots_of_their_own(settings: Settings, pg_engine: 
             await holder
 
     asyncio.run(burst())
-    assert most == 2
+    assert check.most == 2
