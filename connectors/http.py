@@ -35,6 +35,7 @@ from connectors.classify import (
     rate_limit_headers,
 )
 from pulse.errors import PulseError, RateLimitedError, RetriableError
+from pulse.lifecycle import Closing
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class HttpClient:
+class HttpClient(Closing):
     """A synchronous JSON client for one integration and one credential."""
 
     def __init__(
@@ -155,12 +156,6 @@ class HttpClient:
 
     def __repr__(self) -> str:
         return f"<HttpClient {self.integration} {self.base_url} sent={self._sent}>"
-
-    def __enter__(self) -> HttpClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._finalizer()

@@ -9,7 +9,8 @@ from connectors.simulator.app import build_app
 from connectors.simulator.config import SimulatorConfig
 from connectors.simulator.faults import FaultKind
 from connectors.simulator.simulator import Simulator
-from pulse.serving import Running, ServerDidNotStart, ThreadedServer, listening_socket
+from pulse.lifecycle import Running
+from pulse.serving import ServerDidNotStart, ThreadedServer, listening_socket
 
 _START_TIMEOUT = 10.0
 

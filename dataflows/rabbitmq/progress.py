@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from types import TracebackType
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -20,6 +19,7 @@ from pika.exceptions import AMQPError
 from dataflows.rabbitmq.publisher import connect
 from dataflows.rabbitmq.topology import PROGRESS_EXCHANGE
 from pulse.errors import RetriableError
+from pulse.lifecycle import Closing
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def progress_binding(tenant_id: int | None = None, job_id: int | None = None) ->
     return f"tenant.{tenant}.job.{job}"
 
 
-class ProgressPublisher:
+class ProgressPublisher(Closing):
     """One connection, opened on first use and reopened after a failure; not thread-safe."""
 
     def __init__(self, url: str, *, name: str) -> None:
@@ -78,19 +78,8 @@ class ProgressPublisher:
             except AMQPError:
                 log.debug("closing the progress publisher failed", exc_info=True)
 
-    def __enter__(self) -> ProgressPublisher:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class ProgressSubscriber:
+class ProgressSubscriber(Closing):
     """An exclusive, auto-deleted, length-capped queue bound to `etl.progress`. Bound before
     the constructor returns, so no event published after it is missed. Not thread-safe: use
     it from the thread that made it."""
@@ -142,14 +131,3 @@ class ProgressSubscriber:
                 self._connection.close()
         except AMQPError:
             log.debug("closing the progress subscriber failed", exc_info=True)
-
-    def __enter__(self) -> ProgressSubscriber:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from types import TracebackType
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from pulse.errors import RetriableError
+from pulse.lifecycle import Closing
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def connect(url: str, *, name: str) -> pika.BlockingConnection:
         raise RetriableError(f"cannot connect to RabbitMQ: {exc!r}", connection=name) from exc
 
 
-class ConfirmedPublisher:
+class ConfirmedPublisher(Closing):
     """One connection and channel in confirm mode; not thread-safe (pika is not)."""
 
     def __init__(self, url: str, *, name: str) -> None:
@@ -79,14 +79,3 @@ class ConfirmedPublisher:
                 self._connection.close()
         except AMQPError:
             log.debug("ignoring error while closing a publisher connection", exc_info=True)
-
-    def __enter__(self) -> ConfirmedPublisher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

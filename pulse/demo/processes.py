@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from pulse.errors import FatalError
-from pulse.serving import Running
+from pulse.lifecycle import Running
 from pulse.settings import Settings
 
 _GRACE_SECONDS = 15.0

@@ -8,7 +8,8 @@ import socket
 
 from pulse.errors import FatalError
 from pulse.jobs import ProgressEvent
-from pulse.serving import Running, ServerDidNotStart, ThreadedServer, listening_socket
+from pulse.lifecycle import Running
+from pulse.serving import ServerDidNotStart, ThreadedServer, listening_socket
 from pulse.settings import Settings
 
 _START_TIMEOUT = 30.0

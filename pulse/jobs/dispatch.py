@@ -9,19 +9,19 @@ and drops a request for a run that is already being extracted or is over).
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 
 from pika.exceptions import AMQPError
 
 from connectors.extract.worker import ExtractRequest
 from dataflows.rabbitmq import EXTRACT_QUEUE, ConfirmedPublisher
 from pulse.errors import PulseError, RetriableError
+from pulse.lifecycle import Closing
 from storage.repositories.jobs import QueuedRun
 
 log = logging.getLogger(__name__)
 
 
-class ExtractDispatcher:
+class ExtractDispatcher(Closing):
     """Publishes extract requests with confirms over one connection, opened on first use and
     reopened after a failure; not thread-safe. Without RabbitMQ (embedded mode) it sends
     nothing: the embedded pipeline runs queued runs itself."""
@@ -58,14 +58,3 @@ class ExtractDispatcher:
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
-
-    def __enter__(self) -> ExtractDispatcher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -21,13 +21,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataflows.rabbitmq.progress import ProgressSubscriber, progress_binding, progress_routing_key
 from pulse.errors import PulseError
+from pulse.lifecycle import Closing
 from pulse.messages import MessageError
 from storage.run_progress import RunCounts, count_runs
 from storage.run_state import TERMINAL_RUN_STATES
@@ -315,7 +315,7 @@ class ProgressReporter:
         self._emitter.flush_due()
 
 
-class ProgressFeed:
+class ProgressFeed(Closing):
     """Decoded progress events of one job, one tenant or all, for as long as it is open."""
 
     def __init__(
@@ -343,14 +343,3 @@ class ProgressFeed:
 
     def close(self) -> None:
         self._subscriber.close()
-
-    def __enter__(self) -> ProgressFeed:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

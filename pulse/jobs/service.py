@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.extract.worker import run_lock
 from pulse.errors import FatalError, RetriableError
 from pulse.jobs.dispatch import ExtractDispatcher
+from pulse.lifecycle import Closing
 from storage import run_state
 from storage.db import transaction
 from storage.repositories import jobs
@@ -33,7 +34,7 @@ class JobNotFound(FatalError):
     """No such job or run for this tenant."""
 
 
-class JobService:
+class JobService(Closing):
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -50,12 +51,6 @@ class JobService:
     def close(self) -> None:
         """Close the dispatcher's broker connection (opened on the first queued run)."""
         self._dispatcher.close()
-
-    def __enter__(self) -> JobService:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def run_now(self, tenant_id: int, job_id: int, *, kind: str = "incremental") -> JobRun:
         """Start a run now, whatever the schedule says (a failed job too: that is a retry)."""
