@@ -63,20 +63,11 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with these credentials, or None. Rehashes outdated hashes.
-
-    Holds `session` through the argon2 check; the web login splits the same steps around it
-    (`login_candidate`, `password_matches`, `complete_login`) so no connection waits on it."""
-    candidate = login_candidate(session, email)
-    if not password_matches(candidate, password) or candidate is None:
-        return None
-    return complete_login(session, candidate, password)
-
-
 @dataclass(frozen=True, slots=True)
 class LoginCandidate:
-    """An active user's id and password hash, as read before the password is checked."""
+    """An active user's id and password hash, as read before the password is checked. A login
+    takes three steps (`login_candidate`, `password_matches`, `complete_login`), so the web
+    holds no database connection while argon2 works."""
 
     user_id: int
     password_hash: str

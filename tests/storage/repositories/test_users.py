@@ -67,7 +67,7 @@ def test_the_right_password_signs_in_and_stamps_the_login(
         user = users.get_user(db, *account)
         assert user is not None
         assert user.last_login_at is not None
-        assert users.authenticate(db, EMAIL, PASSWORD) is not None
+        assert users.password_matches(users.login_candidate(db, EMAIL), PASSWORD)
 
 
 def test_a_wrong_password_or_an_unknown_email_does_not(
@@ -77,7 +77,7 @@ def test_a_wrong_password_or_an_unknown_email_does_not(
     assert _candidate(any_engine, "nobody@example.com") is None
     assert not users.password_matches(None, PASSWORD)
     with session_factory(any_engine)() as db:
-        assert users.authenticate(db, EMAIL, "wrong password") is None
+        assert not users.password_matches(users.login_candidate(db, EMAIL), "wrong password")
 
 
 def test_a_deactivated_user_is_no_candidate(any_engine: Engine, account: Account) -> None:
