@@ -4,7 +4,7 @@ the benchmarks and the tests all start from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ class SandboxTenant:
     github_id: int
 
 
-def sandbox_credentials(provider: str, token: str) -> dict[str, str]:
+def sandbox_credentials(provider: Literal["jira", "github"], token: str) -> dict[str, str]:
     """What a sandbox integration authenticates with (the simulator takes any `sim-` token)."""
     if provider == "jira":
         return {"email": "sync@example.com", "api_token": token}
