@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
@@ -69,6 +69,22 @@ def test_a_wrong_password_answers_422_without_saying_which_part(
     assert response.status_code == 422
     assert "pulse_session" not in response.headers.get("set-cookie", "")
     assert client.get("/jobs", follow_redirects=False).status_code == 303
+
+
+def test_an_unknown_email_or_a_deactivated_user_gets_the_same_answer(
+    client_factory: ClientFactory, world: World, pg_engine: Engine
+) -> None:
+    email = world.a.emails["user"]
+    with pg_engine.begin() as conn:
+        conn.execute(update(User).where(User.email == email).values(active=False))
+    answers = [
+        _login(client_factory(), address, PASSWORD)  # the right password, for the deactivated
+        for address in (email, "nobody@example.com")
+    ]
+    for response in answers:
+        assert response.status_code == 422
+        assert "Email or password is wrong, or the account is deactivated." in response.text
+        assert "pulse_session" not in response.headers.get("set-cookie", "")
 
 
 def test_next_never_leaves_the_site(client_factory: ClientFactory, world: World) -> None:

@@ -66,6 +66,12 @@ def test_the_sixth_attempt_after_five_failures_is_refused_with_retry_after(
     assert _login(client, world.a.emails["user"], PASSWORD).status_code == 303
 
 
+def test_an_unknown_email_is_limited_like_a_known_one(client_factory: ClientFactory) -> None:
+    client = client_factory()
+    _fail(client, "nobody@example.com", 5)
+    assert _login(client, "nobody@example.com", WRONG).status_code == 429  # no email probing
+
+
 def test_failures_age_out_and_a_success_clears_them(
     client_factory: ClientFactory, world: World, pg_engine: Engine
 ) -> None:
